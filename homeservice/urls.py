@@ -1,0 +1,30 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from . import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/v1/", include("recommendations.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="openapi-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="openapi-schema", permission_classes=[]),
+        name="api-docs",
+    ),
+]
+
+if settings.PRODUCT_SIMULATOR_ENABLED:
+    urlpatterns += [path("simulator/", include("products.simulator_urls"))]
+
+handler400 = "homeservice.errors.bad_request"
+handler403 = "homeservice.errors.permission_denied"
+handler404 = "homeservice.errors.page_not_found"
+handler500 = "homeservice.errors.server_error"

@@ -1,0 +1,1 @@
+"""Product lines, their plans and generic deals, and everything that talks to product backends."""

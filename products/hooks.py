@@ -1,0 +1,11 @@
+"""The one way ``products`` tells the rest of the house that something changed.
+
+``products`` must not import the apps above it, so it sends a signal and they listen
+(``recommendations`` connects in its ``AppConfig.ready``). Sent after the change is committed.
+
+- ``deals_changed(sender=Product, product_slug=str)``: a product's generic deals changed.
+"""
+
+from django.dispatch import Signal
+
+deals_changed = Signal()

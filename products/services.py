@@ -1,0 +1,62 @@
+"""Writes for products: storing polled deals and recording poll health."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import transaction
+
+from .hooks import deals_changed
+from .models import DealSnapshot, DealsPollState, Product
+
+
+@dataclass(frozen=True)
+class DealsRecordResult:
+    changed: bool
+    snapshot: DealSnapshot | None
+
+
+def deals_content_hash(deals: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(orjson.dumps(deals, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def deals_record(
+    *, product: Product, deals: list[dict[str, Any]], etag: str, fetched_at: datetime
+) -> DealsRecordResult:
+    """Store a product's deals as found by a poll; a new snapshot only when the content changed.
+
+    On change, ``deals_changed`` is sent once the transaction commits.
+    """
+    content_hash = deals_content_hash(deals)
+    with transaction.atomic():
+        state, _ = DealsPollState.objects.select_for_update().get_or_create(product=product)
+        latest = DealSnapshot.objects.filter(product=product).order_by("-fetched_at", "-id").first()
+        snapshot = None
+        if latest is None or latest.content_hash != content_hash:
+            snapshot = DealSnapshot.objects.create(
+                product=product, deals=deals, content_hash=content_hash, etag=etag, fetched_at=fetched_at
+            )
+            transaction.on_commit(lambda: deals_changed.send(sender=Product, product_slug=product.slug))
+        state.last_polled_at = fetched_at
+        state.last_success_at = fetched_at
+        state.etag = etag
+        state.save(update_fields=["last_polled_at", "last_success_at", "etag", "updated_at"])
+    return DealsRecordResult(changed=snapshot is not None, snapshot=snapshot)
+
+
+def deals_poll_not_modified(*, product: Product, at: datetime) -> None:
+    """A conditional poll answered 304: the deals we have are confirmed fresh; nothing else changes."""
+    DealsPollState.objects.update_or_create(
+        product=product, defaults={"last_polled_at": at, "last_success_at": at}
+    )
+
+
+def deals_poll_failed(*, product: Product, at: datetime, error: str) -> None:
+    """Record a failed poll; the last good deals keep being served (and turn stale with age)."""
+    DealsPollState.objects.update_or_create(
+        product=product, defaults={"last_polled_at": at, "last_error_at": at, "last_error": error[:2000]}
+    )

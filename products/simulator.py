@@ -1,0 +1,77 @@
+"""A product-backend simulator for the demo and the tests (mounted at /simulator/ when enabled).
+
+``GET  /simulator/products/<slug>/deals/`` serves the product's deals with an ETag (304 on match).
+Unless a test or a person has set the deals, a "deal of the moment" changes its price every
+``SIMULATOR_ROTATE_SECONDS``, so a newcomer sees a live update within a minute.
+``PUT`` the same URL with ``{"deals": [...]}`` to set them; ``DELETE`` to go back to rotating.
+State lives in the Django cache, so with Redis every process sees the same deals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from copy import deepcopy
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from homeservice.errors import error_body
+
+from .backend_client import BackendError, validate_deals_document
+from .demo_catalogue import demo_product
+
+
+def _override_key(slug: str) -> str:
+    return f"simulator:deals:{slug}"
+
+
+def rotating_deals(slug: str, *, now: float | None = None) -> list[dict[str, Any]]:
+    product = demo_product(slug)
+    if product is None:
+        return []
+    deals = deepcopy(product["deals"])
+    if deals:
+        bucket = int((now if now is not None else time.time()) // max(1, settings.SIMULATOR_ROTATE_SECONDS))
+        first = deals[0]
+        discount = Decimal(bucket % 4)
+        first["price"]["amount"] = str(Decimal(first["price"]["amount"]) - discount)
+        first["title"] = f"{first['title']} (deal of the moment)" if discount else first["title"]
+    return deals
+
+
+def current_deals(slug: str) -> list[dict[str, Any]]:
+    override = cache.get(_override_key(slug))
+    return override if override is not None else rotating_deals(slug)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "PUT", "DELETE"])
+def deals_view(request: HttpRequest, slug: str) -> HttpResponse:
+    if request.method == "PUT":
+        try:
+            document = orjson.loads(request.body)
+            deals = validate_deals_document(document)
+        except (orjson.JSONDecodeError, BackendError) as exc:
+            return JsonResponse(error_body("invalid_deals", str(exc)), status=400)
+        cache.set(_override_key(slug), deals, timeout=None)
+        return HttpResponse(status=204)
+    if request.method == "DELETE":
+        cache.delete(_override_key(slug))
+        return HttpResponse(status=204)
+    if demo_product(slug) is None and cache.get(_override_key(slug)) is None:
+        return JsonResponse(error_body("not_found", f"no simulated product {slug!r}"), status=404)
+    body = orjson.dumps({"deals": current_deals(slug)}, option=orjson.OPT_SORT_KEYS)
+    etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    return response

@@ -1,0 +1,1 @@
+"""Personalised offers, feed assembly, the home feed API and the live WebSocket consumer."""

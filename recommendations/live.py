@@ -1,0 +1,51 @@
+"""The one way to push to clients: wraps the channel layer, sends after the transaction commits.
+
+Only services (and the receiver of the products hook) call this. Consumers join the groups named
+here and relay typed events; docs/websocket.md describes the messages clients then receive.
+
+Groups:
+- ``user.<id>``: every connection of one user;
+- ``feeds``: every connection, for changes that may touch any screen (generic deals, templates).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+ALL_FEEDS_GROUP = "feeds"
+FEED_CHANGED = "feed.changed"  # handled by HomeConsumer.feed_changed
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # Live messages are hints: a client that misses one converges on its next resume or
+        # fetch, so a channel-layer outage must not fail the write that caused it.
+        logger.exception("live update to %s could not be sent", group)
+
+
+def feed_changed_for_user(*, user_id: int, reason: str) -> None:
+    """Tell every connection of one user that their feed may have changed (after commit)."""
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason}))
+
+
+def feed_changed_for_all(*, reason: str, product_slug: str = "") -> None:
+    """Tell every connection that feeds showing ``product_slug`` may have changed (after commit)."""
+    transaction.on_commit(
+        lambda: _send(ALL_FEEDS_GROUP, {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+    )
