@@ -19,7 +19,7 @@ from rest_framework.views import exception_handler
 class ApplicationError(Exception):
     """An error a service raises on purpose, with a machine-readable ``code``."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, code: str, message: str, *, details: Any = None, status_code: int | None = None):
         super().__init__(message)

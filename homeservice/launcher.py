@@ -87,18 +87,42 @@ def main() -> int:
         _manage("collectstatic", "--noinput", "-v", "0")
         if os.environ.get("SEED_DEMO", "true").lower() in ("1", "true", "yes", "on"):
             _manage("seed_demo", "--poll-interval", os.environ.get("DEMO_POLL_INTERVAL_SECONDS", "30"))
-        server = [PY, "-m", "uvicorn", "homeservice.asgi:application", "--host", host, "--port", port,
-                  "--lifespan", "off", "--no-access-log" if os.environ.get("ACCESS_LOG") == "false" else "--access-log"]
-        worker = [PY, "-m", "celery", "-A", "homeservice", "worker", "-l", "INFO",
-                  "--concurrency", os.environ.get("CELERY_CONCURRENCY", "2")]
+        server = [
+            PY,
+            "-m",
+            "uvicorn",
+            "homeservice.asgi:application",
+            "--host",
+            host,
+            "--port",
+            port,
+            "--lifespan",
+            "off",
+            "--no-access-log" if os.environ.get("ACCESS_LOG") == "false" else "--access-log",
+        ]
+        worker = [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "homeservice",
+            "worker",
+            "-l",
+            "INFO",
+            "--concurrency",
+            os.environ.get("CELERY_CONCURRENCY", "2"),
+        ]
         beat_schedule = str(ROOT / "var" / "celerybeat-schedule")
         processes.append(subprocess.Popen(server, cwd=ROOT))
         if embedded:
             processes.append(subprocess.Popen([*worker, "-B", "-s", beat_schedule], cwd=ROOT))
         else:
             processes.append(subprocess.Popen(worker, cwd=ROOT))
-            processes.append(subprocess.Popen([PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO",
-                                               "-s", beat_schedule], cwd=ROOT))
+            processes.append(
+                subprocess.Popen(
+                    [PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO", "-s", beat_schedule], cwd=ROOT
+                )
+            )
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
         if not _wait_ready(f"{base}/readyz", processes):
             _say("the service did not become ready; stopping")

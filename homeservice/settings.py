@@ -35,15 +35,10 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-if DEBUG or TESTING:
-    SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
-else:
-    # Required in production: raises ImproperlyConfigured naming SECRET_KEY when missing.
-    SECRET_KEY = env.str("SECRET_KEY")
+# Required in production: env.str raises ImproperlyConfigured naming SECRET_KEY when it is missing.
+SECRET_KEY = (env.str("SECRET_KEY", default="") or _local_secret_key()) if DEBUG or TESTING else env.str("SECRET_KEY")
 
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG or TESTING else []
-)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG or TESTING else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import DealSnapshot, DealsPollState, Plan, Product
 
@@ -32,7 +33,7 @@ class DealSnapshotAdmin(admin.ModelAdmin):
     list_filter = ("product",)
     readonly_fields = ("product", "deals", "content_hash", "etag", "fetched_at", "created_at")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # snapshots are what polls found; they are not typed in
 
 
@@ -41,5 +42,5 @@ class DealsPollStateAdmin(admin.ModelAdmin):
     list_display = ("product", "last_polled_at", "last_success_at", "last_error_at", "last_error")
     readonly_fields = ("product", "last_polled_at", "last_success_at", "last_error_at", "last_error", "etag")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

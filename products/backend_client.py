@@ -27,9 +27,7 @@ class DealsFetch:
 
 
 def _timeout() -> httpx.Timeout:
-    return httpx.Timeout(
-        settings.OUTBOUND_READ_TIMEOUT, connect=settings.OUTBOUND_CONNECT_TIMEOUT
-    )
+    return httpx.Timeout(settings.OUTBOUND_READ_TIMEOUT, connect=settings.OUTBOUND_CONNECT_TIMEOUT)
 
 
 def _read_limited(response: httpx.Response, limit: int) -> bytes:
@@ -64,14 +62,16 @@ def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:
     if etag:
         headers["If-None-Match"] = etag
     try:
-        with httpx.Client(timeout=_timeout(), follow_redirects=False) as client:
-            with client.stream("GET", url, headers=headers) as response:
-                if response.status_code == 304:
-                    return DealsFetch(not_modified=True, deals=[], etag=etag)
-                if response.status_code != 200:
-                    raise BackendError(f"deals endpoint answered HTTP {response.status_code}")
-                body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
-                new_etag = response.headers.get("etag", "")
+        with (
+            httpx.Client(timeout=_timeout(), follow_redirects=False) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            if response.status_code == 304:
+                return DealsFetch(not_modified=True, deals=[], etag=etag)
+            if response.status_code != 200:
+                raise BackendError(f"deals endpoint answered HTTP {response.status_code}")
+            body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
+            new_etag = response.headers.get("etag", "")
     except httpx.HTTPError as exc:
         raise BackendError(f"deals endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
     try:

@@ -50,9 +50,7 @@ def deals_record(
 
 def deals_poll_not_modified(*, product: Product, at: datetime) -> None:
     """A conditional poll answered 304: the deals we have are confirmed fresh; nothing else changes."""
-    DealsPollState.objects.update_or_create(
-        product=product, defaults={"last_polled_at": at, "last_success_at": at}
-    )
+    DealsPollState.objects.update_or_create(product=product, defaults={"last_polled_at": at, "last_success_at": at})
 
 
 def deals_poll_failed(*, product: Product, at: datetime, error: str) -> None:

@@ -20,7 +20,7 @@ def deals_poll_due() -> int:
     """Beat's tick: enqueue a poll for every product whose interval has passed."""
     due = products_due_for_deals_poll(now=timezone.now())
     for product in due:
-        deals_poll.apply_async(args=[product.pk], expires=product.poll_interval_seconds)
+        deals_poll.apply_async(args=(product.pk,), expires=product.poll_interval_seconds)
     return len(due)
 
 

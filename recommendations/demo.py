@@ -26,23 +26,63 @@ DEMO_USERS = ("alice", "bob", "carol")
 # alice has offers for two products, bob for one, carol none (she sees generic deals).
 DEMO_OFFERS: dict[str, list[tuple[str, OfferPayload]]] = {
     "alice": [
-        ("mobile", OfferPayload(external_id="alice-upgrade", version=1, title="Upgrade to Unlimited 5G",
-                                body="Your contract ends soon: keep your number, double your speed.",
-                                price_amount=Decimal("24.99"), price_currency="EUR", price_period="month",
-                                cta_label="Upgrade now", cta_url="https://example.com/mobile/upgrade", priority=10)),
-        ("mobile", OfferPayload(external_id="alice-roaming", version=1, title="Roaming pack, half price",
-                                body="20 GB in the EU and US for your summer trip.",
-                                price_amount=Decimal("5.00"), price_currency="EUR", price_period="once",
-                                cta_label="Add pack", cta_url="https://example.com/mobile/roaming", priority=5)),
-        ("broadband", OfferPayload(external_id="alice-fibre", version=1, title="Fibre 1 Gbit at your address",
-                                   body="Fibre reached your street: 1 Gbit for the price of 500.",
-                                   price_amount=Decimal("39.99"), price_currency="EUR", price_period="month",
-                                   cta_label="Switch to fibre", cta_url="https://example.com/broadband/1000")),
+        (
+            "mobile",
+            OfferPayload(
+                external_id="alice-upgrade",
+                version=1,
+                title="Upgrade to Unlimited 5G",
+                body="Your contract ends soon: keep your number, double your speed.",
+                price_amount=Decimal("24.99"),
+                price_currency="EUR",
+                price_period="month",
+                cta_label="Upgrade now",
+                cta_url="https://example.com/mobile/upgrade",
+                priority=10,
+            ),
+        ),
+        (
+            "mobile",
+            OfferPayload(
+                external_id="alice-roaming",
+                version=1,
+                title="Roaming pack, half price",
+                body="20 GB in the EU and US for your summer trip.",
+                price_amount=Decimal("5.00"),
+                price_currency="EUR",
+                price_period="once",
+                cta_label="Add pack",
+                cta_url="https://example.com/mobile/roaming",
+                priority=5,
+            ),
+        ),
+        (
+            "broadband",
+            OfferPayload(
+                external_id="alice-fibre",
+                version=1,
+                title="Fibre 1 Gbit at your address",
+                body="Fibre reached your street: 1 Gbit for the price of 500.",
+                price_amount=Decimal("39.99"),
+                price_currency="EUR",
+                price_period="month",
+                cta_label="Switch to fibre",
+                cta_url="https://example.com/broadband/1000",
+            ),
+        ),
     ],
     "bob": [
-        ("tv", OfferPayload(external_id="bob-sports", version=1, title="Add Sports for 3 months free",
-                            body="The season starts Saturday.", cta_label="Add Sports",
-                            cta_url="https://example.com/tv/sports")),
+        (
+            "tv",
+            OfferPayload(
+                external_id="bob-sports",
+                version=1,
+                title="Add Sports for 3 months free",
+                body="The season starts Saturday.",
+                cta_label="Add Sports",
+                cta_url="https://example.com/tv/sports",
+            ),
+        ),
     ],
     "carol": [],
 }
@@ -75,8 +115,11 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
                 Plan.objects.update_or_create(
                     product=product,
                     code=plan["code"],
-                    defaults={"name": plan["name"], "price_amount": Decimal(plan["price"]),
-                              "attributes": plan["attributes"]},
+                    defaults={
+                        "name": plan["name"],
+                        "price_amount": Decimal(plan["price"]),
+                        "attributes": plan["attributes"],
+                    },
                 )
             if not DealSnapshot.objects.filter(product=product).exists():
                 deals_record(product=product, deals=spec["deals"], etag="", fetched_at=now)

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import orjson
 
-from ui_templates.slots import Slot
 from ui_templates.rendering import TemplateKey, TemplateRenderError, render_section_component
+from ui_templates.slots import Slot
 
 logger = logging.getLogger(__name__)
 

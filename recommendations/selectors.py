@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ def offer_data(offer: Offer) -> OfferData:
     )
 
 
-def offers_live_for_user(*, user: AbstractBaseUser, product_ids: list[int], now: datetime) -> list[Offer]:
+def offers_live_for_user(*, user: User, product_ids: list[int], now: datetime) -> list[Offer]:
     """The user's offers that may be shown now (not withdrawn, not expired); one query."""
     return list(
         Offer.objects.filter(user=user, product_id__in=product_ids, withdrawn=False)
@@ -45,7 +45,7 @@ def offers_live_for_user(*, user: AbstractBaseUser, product_ids: list[int], now:
     )
 
 
-def home_feed_inputs(*, user: AbstractBaseUser, now: datetime) -> FeedInputs:
+def home_feed_inputs(*, user: User, now: datetime) -> FeedInputs:
     """Load everything a user's feed needs in a fixed number of queries (four)."""
     products = products_active()
     snapshots = deal_snapshots_by_id(
@@ -70,7 +70,7 @@ def home_feed_inputs(*, user: AbstractBaseUser, now: datetime) -> FeedInputs:
     )
 
 
-def home_feed(*, user: AbstractBaseUser, now: datetime | None = None) -> dict[str, Any]:
+def home_feed(*, user: User, now: datetime | None = None) -> dict[str, Any]:
     """The home feed document for ``user`` (see recommendations/feed.py)."""
     now = now or timezone.now()
     return build_feed(inputs=home_feed_inputs(user=user, now=now), now=now, stale_after=settings.DEALS_STALE_AFTER)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from products.models import Product
@@ -39,7 +39,7 @@ class OfferUpsertResult:
     applied: bool  # False when a newer (or the same) version was already stored
 
 
-def offer_upsert(*, user: AbstractBaseUser, product: Product, payload: OfferPayload) -> OfferUpsertResult:
+def offer_upsert(*, user: User, product: Product, payload: OfferPayload) -> OfferUpsertResult:
     """Create or update an offer; an older or equal ``version`` never overwrites a newer one."""
     fields = {
         "version": payload.version,

@@ -42,7 +42,7 @@ def origin_allowed(origin: str | None) -> bool:
     if not origin:
         return False
     host = urlsplit(origin).hostname
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    return host is not None and validate_host(host, settings.ALLOWED_HOSTS)
 
 
 class JWTOrSessionAuthMiddleware:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -14,12 +15,12 @@ def api_client() -> APIClient:
 
 
 @pytest.fixture
-def user(db):  # type: ignore[no-untyped-def]
-    return UserFactory()
+def user(db: None) -> User:
+    return UserFactory.create()
 
 
 @pytest.fixture
-def auth_client(user) -> APIClient:  # type: ignore[no-untyped-def]
+def auth_client(user: User) -> APIClient:
     from rest_framework_simplejwt.tokens import AccessToken
 
     client = APIClient()

@@ -12,4 +12,4 @@ os.environ["HOMESERVICE_TESTING"] = "true"
 os.environ.setdefault("REDIS_KEY_PREFIX", f"hs-test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
-from homeservice.settings import *  # noqa: E402, F403
+from homeservice.settings import *  # noqa: F403

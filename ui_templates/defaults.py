@@ -37,8 +37,16 @@ PERSONALISED_SECTION: dict[str, Any] = {
                         "id": "${card_id}",
                         "props": {"offer_id": "${item.id}"},
                         "children": [
-                            {"type": "text", "id": "${card_id}-title", "props": {"style": "title", "text": "${item.title}"}},
-                            {"type": "text", "id": "${card_id}-body", "props": {"style": "body", "text": "${item.body}"}},
+                            {
+                                "type": "text",
+                                "id": "${card_id}-title",
+                                "props": {"style": "title", "text": "${item.title}"},
+                            },
+                            {
+                                "type": "text",
+                                "id": "${card_id}-body",
+                                "props": {"style": "body", "text": "${item.body}"},
+                            },
                             {
                                 "$if": "item.price",
                                 "then": _PRICE,
@@ -73,7 +81,11 @@ GENERIC_SECTION: dict[str, Any] = {
                         "type": "card",
                         "id": "${card_id}",
                         "children": [
-                            {"type": "text", "id": "${card_id}-title", "props": {"style": "title", "text": "${item.title}"}},
+                            {
+                                "type": "text",
+                                "id": "${card_id}-title",
+                                "props": {"style": "title", "text": "${item.title}"},
+                            },
                             {
                                 "type": "text",
                                 "id": "${card_id}-body",

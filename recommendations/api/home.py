@@ -42,7 +42,7 @@ class HomeFeedApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        feed: dict[str, Any] = home_feed(user=request.user)
+        feed: dict[str, Any] = home_feed(user=request.user)  # type: ignore[arg-type]  # authenticated
         headers = {"ETag": f'"{feed["version"]}"', "Cache-Control": "private, no-cache", "Vary": "Authorization"}
         if etag_matches(request.headers.get("If-None-Match"), feed["version"]):
             return Response(status=304, headers=headers)
