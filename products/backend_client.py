@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import orjson
 from django.conf import settings
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 
 class BackendError(Exception):
@@ -42,17 +44,47 @@ def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
+_TEXT = {"type": "string", "maxLength": 2000}
+DEALS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Deals document (docs/product-backends.md)",
+    "type": "object",
+    "required": ["deals"],
+    "properties": {
+        "deals": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "required": ["id", "title"],
+                "properties": {
+                    "id": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": _TEXT,
+                    "url": _TEXT,
+                    "price": {
+                        "type": ["object", "null"],
+                        "required": ["amount", "currency"],
+                        "properties": {
+                            "amount": {"type": "string", "pattern": r"^-?\d{1,9}(\.\d{1,2})?$"},
+                            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                            "period": {"type": "string", "maxLength": 20},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+_deals_validator = Draft202012Validator(DEALS_SCHEMA)
+
+
 def validate_deals_document(document: Any) -> list[dict[str, Any]]:
-    """Check a deals body: ``{"deals": [{"id": str, "title": str, ...}, ...]}``."""
-    if not isinstance(document, dict) or not isinstance(document.get("deals"), list):
-        raise BackendError("deals body must be an object with a 'deals' list")
-    deals = document["deals"]
-    for index, deal in enumerate(deals):
-        if not isinstance(deal, dict):
-            raise BackendError(f"deals[{index}] must be an object")
-        for field in ("id", "title"):
-            if not isinstance(deal.get(field), str) or not deal[field]:
-                raise BackendError(f"deals[{index}].{field} must be a non-empty string")
+    """Check a deals body against ``DEALS_SCHEMA``; the error names the JSON path at fault."""
+    error = best_match(_deals_validator.iter_errors(document))
+    if error is not None:
+        raise BackendError(f"deals body invalid at {error.json_path}: {error.message}")
+    deals: list[dict[str, Any]] = document["deals"]
     return deals
 
 

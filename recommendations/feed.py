@@ -85,6 +85,14 @@ class FeedInputs:
     templates: Mapping[TemplateKey, Any]
 
 
+def deal_context(deal: Mapping[str, Any]) -> dict[str, Any]:
+    """A deal as templates see it: every documented field present (optional ones empty)."""
+    context = {"description": "", "price": None, "url": "", **deal}
+    if context["price"]:
+        context["price"] = {"period": "", **context["price"]}
+    return context
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
@@ -137,7 +145,7 @@ def build_section(
                 templates=inputs.templates,
                 slot=Slot.PRODUCT_GENERIC,
                 product_slug=product.slug,
-                context={"section_id": sid, "product": product_ctx, "deals": deals.deals},
+                context={"section_id": sid, "product": product_ctx, "deals": [deal_context(d) for d in deals.deals]},
             )
             stale = now - deals.as_of > stale_after
             return _section(product=product, source="generic", stale=stale, as_of=deals.as_of, component=component)

@@ -5,7 +5,7 @@ Contexts handed to section templates:
 - ``product.personalised``: ``section_id``, ``product`` {slug, name}, ``offers`` [{id, title, body,
   price {amount, currency, period} | null, cta_label, cta_url, expires_at, priority}]
 - ``product.generic``: ``section_id``, ``product`` {slug, name}, ``deals`` [{id, title,
-  description, price | null, url}]
+  description, price | null, url}] (optional fields present, empty when the backend omits them)
 
 Bindings are evaluated by json-e, which is sandboxed: expressions can read the context handed in
 and nothing else, and cannot run code.
