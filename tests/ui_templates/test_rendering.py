@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from ui_templates.defaults import BUILT_IN
@@ -32,7 +34,7 @@ def test_bindings_read_the_data_and_repeat_over_lists():
 def test_a_product_template_beats_the_global_one_which_beats_the_built_in():
     slot = Slot.PRODUCT_GENERIC
     assert template_for(templates={}, slot=slot, product_slug="tv") is BUILT_IN[slot]
-    templates = {(slot, ""): {"type": "global"}, (slot, "tv"): {"type": "tv"}}
+    templates: dict[tuple[str, str], Any] = {(slot, ""): {"type": "global"}, (slot, "tv"): {"type": "tv"}}
     assert template_for(templates=templates, slot=slot, product_slug="tv") == {"type": "tv"}
     assert template_for(templates=templates, slot=slot, product_slug="mobile") == {"type": "global"}
 
