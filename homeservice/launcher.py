@@ -112,7 +112,9 @@ def main() -> int:
             "--concurrency",
             os.environ.get("CELERY_CONCURRENCY", "2"),
         ]
-        beat_schedule = str(ROOT / "var" / "celerybeat-schedule")
+        var_dir = Path(os.environ.get("VAR_DIR") or ROOT / "var")
+        var_dir.mkdir(parents=True, exist_ok=True)
+        beat_schedule = str(var_dir / "celerybeat-schedule")
         processes.append(subprocess.Popen(server, cwd=ROOT))
         if embedded:
             processes.append(subprocess.Popen([*worker, "-B", "-s", beat_schedule], cwd=ROOT))
