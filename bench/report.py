@@ -1,0 +1,209 @@
+"""The bench's results: the machine, the table (terminal and Markdown) and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .wrk import WrkResult
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+
+PACKAGES = ("django", "djangorestframework", "djangorestframework-simplejwt", "uvicorn", "uvloop", "httptools", "redis")
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    target: str
+    command: str  # the exact wrk command, the access token replaced by a placeholder
+    result: WrkResult
+    server_cpu_s: float | None = None  # CPU time the server process used during the measured run
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.result.requests:
+            return None
+        return self.server_cpu_s * 1000 / self.result.requests
+
+    @property
+    def cpu_busy(self) -> float | None:
+        """Share of one CPU the server used during the run (1.0: it had its core to itself)."""
+        if self.server_cpu_s is None or not self.result.duration_s:
+            return None
+        return self.server_cpu_s / self.result.duration_s
+
+
+def fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def fmt_ratio(value: float | None) -> str:
+    """Two decimals, three below 0.1 so that small ratios still differ."""
+    return fmt(value, ".2f" if value is None or value >= 0.1 else ".3f")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu_model(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "packages": package_versions(),
+    }
+
+
+def _ratio(row: Row, baseline: Row | None) -> float | None:
+    if baseline is None or baseline.result.requests_per_s <= 0:
+        return None
+    return row.result.requests_per_s / baseline.result.requests_per_s
+
+
+def _cpu_ratio(row: Row, baseline: Row | None) -> float | None:
+    """Baseline's server CPU per request over this row's: the ratio if each had a core to itself."""
+    if baseline is None or baseline.cpu_ms_per_request is None or not row.cpu_ms_per_request:
+        return None
+    return baseline.cpu_ms_per_request / row.cpu_ms_per_request
+
+
+def _errors_text(result: WrkResult) -> str:
+    if not result.errors:
+        return "0"
+    sockets = ", ".join(f"{kind} {n}" for kind, n in result.socket_errors.items() if n)
+    parts = [f"{result.non_2xx_3xx} non-2xx/3xx"] if result.non_2xx_3xx else []
+    if sockets:
+        parts.append(f"socket: {sockets}")
+    return "; ".join(parts)
+
+
+def rows_as_dicts(rows: list[Row], baseline: Row | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": r.key,
+            "target": r.target,
+            "command": r.command,
+            "ratio": _ratio(r, baseline),
+            "cpu_ratio": _cpu_ratio(r, baseline),
+            "server_cpu_s": r.server_cpu_s,
+            "server_cpu_ms_per_request": r.cpu_ms_per_request,
+            "server_cpu_busy": r.cpu_busy,
+            **r.result.as_dict(),
+        }
+        for r in rows
+    ]
+
+
+def text_table(rows: list[Row], baseline: Row | None) -> str:
+    columns = ("req/s", "p50", "p99", "÷ baseline", "CPU/req", "÷ by CPU", "CPU busy", "bytes/resp")
+    header = f"{'target':<52}" + "".join(f"{c:>12}" for c in columns) + "  errors"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        r = row.result
+        cells = (
+            f"{r.requests_per_s:,.0f}",
+            fmt_ms(r.latency_p50_ms),
+            fmt_ms(r.latency_p99_ms),
+            fmt_ratio(_ratio(row, baseline)),
+            fmt(row.cpu_ms_per_request, ".3f", " ms"),
+            fmt_ratio(_cpu_ratio(row, baseline)),
+            fmt(row.cpu_busy, ".0%"),
+            f"{r.bytes_per_response:,.0f}",
+        )
+        errors = f"!!! {_errors_text(r)} !!!" if r.errors else "0"
+        lines.append(f"{row.target:<52}" + "".join(f"{c:>12}" for c in cells) + f"  {errors}")
+    return "\n".join(lines)
+
+
+def markdown_section(*, rows: list[Row], baseline: Row | None, machine: dict[str, Any], context: dict[str, Any]) -> str:
+    """The generated part of docs/benchmarks.md, markers included."""
+    out = [
+        BEGIN,
+        "<!-- Written by `make bench` (bench/run.py): everything up to bench:end is replaced at every run. -->",
+        "",
+        f"### Latest run: {machine['date_utc']}",
+        "",
+        "| target | req/s | p50 | p99 | ÷ bare ASGI + Redis | server CPU per request | ÷ by CPU per request "
+        "| server CPU busy | bytes/response | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        r = row.result
+        ratio = _ratio(row, baseline)
+        errors = f"**⚠ {_errors_text(r)}: this row is not valid**" if r.errors else "0"
+        out.append(
+            f"| {row.target} | {r.requests_per_s:,.0f} | {fmt_ms(r.latency_p50_ms)} | {fmt_ms(r.latency_p99_ms)} | "
+            f"{fmt_ratio(ratio)} | {fmt(row.cpu_ms_per_request, '.3f', ' ms')} | "
+            f"{fmt_ratio(_cpu_ratio(row, baseline))} | {fmt(row.cpu_busy, '.0%')} | "
+            f"{r.bytes_per_response:,.0f} | {errors} |"
+        )
+    if any(row.result.errors for row in rows):
+        out += ["", "**⚠ Some rows had errors (see the last column); their figures do not measure the target.**"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    out += [
+        "",
+        f"- Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), Linux {machine['kernel']}, "
+        f"Python {machine['python']}; load average {' / '.join(map(str, context['load_before']))} (1/5/15 min) "
+        "before the run.",
+        f"- Servers (one at a time, {context['server_pinning']}): `{context['server_command']}`, "
+        f"APP being `{context['project_app']}` (the project: `DEBUG=false`, "
+        f"`DATABASE_CONN_MAX_AGE={context['conn_max_age']}`) and `{context['baseline_app']}` "
+        "(the baseline).",
+        f"- Load: {context['wrk_version']}, {context['wrk_pinning']}; each row is one "
+        f"{context['duration_s']} s run after a {context['warmup_s']} s warm-up run with the same settings.",
+        f"- Services: PostgreSQL {context['postgres_version']}, Redis {context['redis_version']}.",
+        f"- Payload: alice's feed, {context['feed_bytes']:,} bytes, {context['feed_sections']} sections, "
+        f"`{context['feed_content_type']}`.",
+        f"- Packages: {packages}.",
+        "",
+        "Exact wrk commands:",
+        "",
+        "```sh",
+        *(row.command for row in rows),
+        "```",
+        "",
+        END,
+    ]
+    return "\n".join(out)
+
+
+def update_doc(path: Path, section: str) -> None:
+    """Replace the generated section of ``path`` (between the markers), or append it."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = text.find(BEGIN), text.find(END)
+    if start != -1 and end > start:
+        text = text[:start] + section + text[end + len(END) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)

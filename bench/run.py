@@ -1,0 +1,467 @@
+"""`make bench`: the authenticated home feed, full stack, against a bare ASGI + Redis baseline.
+
+One run (about a minute with the defaults; docs/benchmarks.md explains what it measures):
+
+1. checks PostgreSQL and Redis, drops and recreates the bench database, deletes the bench's Redis
+   keys (prefix ``hs-bench``), installs wrk if it is missing;
+2. ``manage.py migrate`` and ``manage.py seed_demo`` (``DEBUG=true`` for the seed only);
+3. serves the project with uvicorn pinned to one CPU, production-like settings (``DEBUG=false``),
+   gets alice's token and feed, and loads ``GET /api/v1/home/`` with wrk pinned to another CPU,
+   plainly and with ``If-None-Match`` (304);
+4. stops it, stores the feed bytes in Redis and serves bench/bare_asgi.py the same way as the
+   baseline, loaded with the same wrk settings;
+5. prints the table, writes bench/results/<time>/ and the generated section of
+   docs/benchmarks.md; stops its servers and deletes its Redis keys whatever happens.
+
+Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_DURATION, BENCH_WARMUP,
+BENCH_CONNECTIONS, BENCH_DATABASE_CONN_MAX_AGE, BENCH_UPDATE_DOCS (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import redis
+
+from . import report, services
+from .wrk import WrkError, WrkSettings, ensure_wrk, parse_wrk, run_wrk, wrk_version
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+KEY_PREFIX = "hs-bench"
+FEED_KEY = f"{KEY_PREFIX}:bare:feed"
+PROJECT_APP = "homeservice.asgi:application"
+BASELINE_APP = "bench.bare_asgi:application"
+FEED_PATH = "/api/v1/home/"
+DEMO_USER = "alice"
+DEMO_PASSWORD = "demo1234"  # noqa: S105 - the public demo password seed_demo sets (README.md)
+
+STARTED = time.monotonic()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """A step failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    redis_url: str
+    duration_s: int
+    warmup_s: int
+    connections: int
+    conn_max_age: int
+    update_docs: bool
+
+    @classmethod
+    def from_env(cls) -> Config:
+        def integer(name: str, default: int, minimum: int = 1) -> int:
+            raw = os.environ.get(name, "")
+            try:
+                value = int(raw) if raw else default
+            except ValueError as exc:
+                raise BenchError(f"{name} must be a whole number, got {raw!r}") from exc
+            if value < minimum:
+                raise BenchError(f"{name} must be at least {minimum}, got {value}")
+            return value
+
+        return cls(
+            database_url=os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/hs_bench",
+            redis_url=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/0",
+            duration_s=integer("BENCH_DURATION", 10),
+            warmup_s=integer("BENCH_WARMUP", 3),
+            connections=integer("BENCH_CONNECTIONS", 64),
+            conn_max_age=integer("BENCH_DATABASE_CONN_MAX_AGE", 0, minimum=0),
+            update_docs=os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no"),
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def say(message: str) -> None:
+    print(f"bench [{time.monotonic() - STARTED:5.1f}s] {message}", flush=True)
+
+
+def http_request(port: int, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str]) -> Reply:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_plan() -> tuple[int | None, int | None, list[str]]:
+    """(server CPU, wrk CPU, warnings): the first two CPUs this process may use."""
+    if not shutil.which("taskset"):
+        return None, None, ["taskset not found (util-linux): nothing is pinned, figures are noisier"]
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return allowed[0], None, ["only one CPU: wrk shares it with the server, figures are not comparable"]
+    return allowed[0], allowed[1], []
+
+
+def display_python() -> str:
+    """sys.executable as typed from the checkout (``.venv/bin/python``) when it is inside it."""
+    path = Path(sys.executable)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def server_command(app: str, port: int, cpu: int | None, python: str) -> list[str]:
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    return [
+        *pin,
+        *(python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
+        *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
+    ]
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run_step(name: str, command: list[str], *, env: dict[str, str], log: Path, timeout_s: float = 180) -> None:
+    say(f"{name}: {shlex.join(command)}")
+    with log.open("ab") as out:
+        out.write(f"\n$ {shlex.join(command)}\n".encode())
+        out.flush()
+        try:
+            done = subprocess.run(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"{name} did not finish within {timeout_s:.0f} s (log: {log})") from exc
+    if done.returncode != 0:
+        raise BenchError(f"{name} failed with exit status {done.returncode}; last lines of {log}:\n{log_tail(log)}")
+
+
+class Server:
+    """One uvicorn process, started pinned to a CPU and stopped by its PID."""
+
+    def __init__(self, name: str, command: list[str], *, port: int, env: dict[str, str], log: Path) -> None:
+        self.name, self.command, self.port, self.log = name, command, port, log
+        with log.open("wb") as out:
+            # taskset execs the interpreter, so this PID is uvicorn's.
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        say(f"{name}: started PID {self.process.pid}: {shlex.join(command)}")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server has used so far, from /proc; None if unreadable."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 (state) is fields[0]
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15: utime, stime
+
+    def wait_ready(self, path: str, *, headers: dict[str, str], timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(
+                    f"{self.name} exited with {self.process.returncode} before it was ready; "
+                    f"last lines of {self.log}:\n{log_tail(self.log)}"
+                )
+            try:
+                reply = http_request(self.port, "GET", path, headers=headers)
+                if reply.status == 200:
+                    say(f"{self.name}: ready (GET {path} 200)")
+                    return
+                last = f"HTTP {reply.status}: {reply.body[:300].decode(errors='replace')}"
+            except OSError as exc:
+                last = f"{exc.__class__.__name__}: {exc}"
+            time.sleep(0.2)
+        raise BenchError(
+            f"{self.name} was not ready within {timeout_s:.0f} s (GET {path}: {last}); "
+            f"last lines of {self.log}:\n{log_tail(self.log)}"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            say(f"{self.name}: stopped PID {self.process.pid}")
+
+
+def bench_target(
+    *,
+    key: str,
+    target: str,
+    server: Server,
+    path: str,
+    headers: dict[str, str],
+    settings: WrkSettings,
+    secret: str,
+    warmup_s: int,
+    out_dir: Path,
+) -> report.Row:
+    url = f"http://127.0.0.1:{server.port}{path}"
+    header_lines = [f"{name}: {value}" for name, value in headers.items()]
+    timeout = settings.timeout_s + 30
+    say(f"{target}: warm-up {warmup_s} s")
+    warm = run_wrk(settings.command("wrk", url, header_lines, duration_s=warmup_s), timeout_s=warmup_s + timeout)
+    command = settings.command("wrk", url, header_lines)
+    shown = shlex.join(command).replace(secret, "<access token>") if secret else shlex.join(command)
+    say(f"{target}: {shown}")
+    cpu_before = server.cpu_seconds()
+    output = run_wrk(command, timeout_s=settings.duration_s + timeout)
+    cpu_after = server.cpu_seconds()
+    cpu_s = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    (out_dir / f"wrk-{key}.txt").write_text(f"$ {shown}\n\n# warm-up\n{warm}\n# measured\n{output}")
+    result = parse_wrk(output)
+    row = report.Row(key=key, target=target, command=shown, result=result, server_cpu_s=cpu_s)
+    say(
+        f"{target}: {result.requests_per_s:,.0f} req/s, p50 {result.latency_p50_ms:.1f} ms, "
+        f"p99 {result.latency_p99_ms:.1f} ms, server CPU {report.fmt(row.cpu_ms_per_request, '.3f', ' ms/request')}, "
+        f"errors {result.errors}"
+    )
+    return row
+
+
+def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out_dir = RESULTS / stamp
+    (out_dir / "var" / "static").mkdir(parents=True, exist_ok=True)
+    prepare_log = out_dir / "prepare.log"
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    if load_before[0] > 0.5:
+        say(f"WARNING: load average {load_before[0]}: other processes compete for the CPUs, figures will be noisy")
+
+    # 1. Services, a clean database and key space, wrk.
+    client, redis_version = services.redis_connect(config.redis_url)
+    redis_client.append(client)
+    say(f"PostgreSQL: recreating database {services.database_name(config.database_url)}")
+    postgres_version = services.recreate_database(config.database_url)
+    stale = services.delete_prefixed(client, KEY_PREFIX)
+    say(f"Redis {redis_version}: ok ({stale} stale {KEY_PREFIX}:* keys deleted)")
+    try:
+        wrk = ensure_wrk()
+    except WrkError as exc:
+        raise BenchError(str(exc)) from exc
+    server_cpu, wrk_cpu, warnings = cpu_plan()
+    for warning in warnings:
+        say(f"WARNING: {warning}")
+
+    # 2. Schema and demo data. DEBUG only for the seed (it refuses to run without it).
+    secret_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
+    base_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "HOMESERVICE_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+    django_env = {
+        **base_env,
+        "DJANGO_SETTINGS_MODULE": "homeservice.settings",
+        "DATABASE_URL": config.database_url,
+        "REDIS_URL": config.redis_url,
+        "REDIS_KEY_PREFIX": KEY_PREFIX,
+        "SECRET_KEY": secret_key,
+        "VAR_DIR": str(out_dir / "var"),
+        "LOG_LEVEL": "WARNING",
+    }
+    python = display_python()
+    run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=django_env, log=prepare_log)
+    run_step("seed_demo", [python, "manage.py", "seed_demo"], env={**django_env, "DEBUG": "true"}, log=prepare_log)
+
+    # 3. The project, production-like settings.
+    serve_env = {
+        **django_env,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        # Persistent connections leak under ASGI (one per request thread, never reused) until
+        # PostgreSQL refuses clients; Django's docs say to disable them under ASGI. See
+        # docs/benchmarks.md, "Settings".
+        "DATABASE_CONN_MAX_AGE": str(config.conn_max_age),
+    }
+    settings = WrkSettings(
+        threads=1, connections=config.connections, duration_s=config.duration_s, timeout_s=5, cpu=wrk_cpu
+    )
+    port = free_port()
+    project = Server(
+        "project",
+        server_command(PROJECT_APP, port, server_cpu, python),
+        port=port,
+        env=serve_env,
+        log=out_dir / "project.log",
+    )
+    cleanup.append(project)
+    project.wait_ready("/readyz", headers={})
+
+    login = json.dumps({"username": DEMO_USER, "password": DEMO_PASSWORD}).encode()
+    reply = http_request(port, "POST", "/api/v1/auth/token/", body=login, headers={"Content-Type": "application/json"})
+    if reply.status != 200:
+        raise BenchError(f"POST /api/v1/auth/token/ as {DEMO_USER}: HTTP {reply.status}: {reply.body[:500]!r}")
+    token = str(json.loads(reply.body)["access"])
+    auth = {"Authorization": f"Bearer {token}"}
+    feed = http_request(port, "GET", FEED_PATH, headers=auth)
+    if feed.status != 200:
+        raise BenchError(f"GET {FEED_PATH} as {DEMO_USER}: HTTP {feed.status}: {feed.body[:500]!r}")
+    content_type = feed.headers.get("Content-Type", "application/json")
+    etag = feed.headers.get("ETag", "")
+    document = json.loads(feed.body)
+    sections = document.get("sections", [])
+    (out_dir / "feed.json").write_bytes(feed.body)
+    say(f"feed: {len(feed.body):,} bytes, {len(sections)} sections, {content_type}, ETag {etag or '(none)'}")
+
+    def measure(key: str, target: str, server: Server, path: str, headers: dict[str, str]) -> report.Row:
+        return bench_target(
+            key=key,
+            target=target,
+            server=server,
+            path=path,
+            headers=headers,
+            settings=settings,
+            secret=token,
+            warmup_s=config.warmup_s,
+            out_dir=out_dir,
+        )
+
+    rows = [measure("project", f"Home Service GET {FEED_PATH} (200)", project, FEED_PATH, auth)]
+    if etag:
+        conditional = {**auth, "If-None-Match": etag}
+        check = http_request(port, "GET", FEED_PATH, headers=conditional)
+        if check.status == 304:
+            target = f"Home Service GET {FEED_PATH}, If-None-Match (304)"
+            rows.append(measure("project-304", target, project, FEED_PATH, conditional))
+        else:
+            say(f"WARNING: If-None-Match {etag} answered HTTP {check.status}, not 304: no ETag row")
+    else:
+        say("WARNING: the feed has no ETag: no revalidation row")
+    project.stop()
+
+    # 4. The baseline: the same bytes from Redis, no framework, same server and pinning.
+    client.set(FEED_KEY, feed.body)
+    bare_env = {
+        **base_env,
+        "BENCH_REDIS_URL": config.redis_url,
+        "BENCH_FEED_KEY": FEED_KEY,
+        "BENCH_FEED_CONTENT_TYPE": content_type,
+    }
+    port = free_port()
+    bare = Server(
+        "baseline",
+        server_command(BASELINE_APP, port, server_cpu, python),
+        port=port,
+        env=bare_env,
+        log=out_dir / "baseline.log",
+    )
+    cleanup.append(bare)
+    bare.wait_ready("/", headers={})
+    same = http_request(port, "GET", "/", headers={})
+    if same.body != feed.body or same.headers.get("Content-Type") != content_type:
+        raise BenchError("the baseline does not serve the project's feed bytes and content type")
+    baseline = measure("baseline", "bare ASGI + Redis (baseline)", bare, "/", {})
+    rows.insert(0, baseline)
+    bare.stop()
+
+    # 5. Report.
+    machine = report.machine_info()
+    context = {
+        "server_command": shlex.join(server_command("APP", 0, server_cpu, python)).replace(
+            "--port 0", "--port <free port>"
+        ),
+        "server_pinning": f"pinned to CPU {server_cpu}" if server_cpu is not None else "not pinned",
+        "wrk_pinning": f"pinned to CPU {wrk_cpu}" if wrk_cpu is not None else "not pinned",
+        "project_app": PROJECT_APP,
+        "baseline_app": BASELINE_APP,
+        "wrk_version": wrk_version(wrk),
+        "duration_s": config.duration_s,
+        "warmup_s": config.warmup_s,
+        "postgres_version": postgres_version,
+        "redis_version": redis_version,
+        "feed_bytes": len(feed.body),
+        "feed_sections": len(sections),
+        "feed_content_type": content_type,
+        "conn_max_age": config.conn_max_age,
+        "load_before": load_before,
+        "warnings": warnings,
+    }
+    table = report.text_table(rows, baseline)
+    print(f"\n{table}\n", flush=True)
+    (out_dir / "table.txt").write_text(table + "\n")
+    results = {"machine": machine, "context": context, "rows": report.rows_as_dicts(rows, baseline)}
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    say(f"raw results: {out_dir}")
+    if config.update_docs:
+        report.update_doc(DOC, report.markdown_section(rows=rows, baseline=baseline, machine=machine, context=context))
+        say(f"updated {DOC.relative_to(ROOT)}")
+    failed = [row.target for row in rows if row.result.errors]
+    if failed:
+        banner = "!" * 78
+        print(f"\n{banner}\n!!! ERRORS during the run, these rows are not valid: {', '.join(failed)}\n{banner}")
+        return 1
+    return 0
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    cleanup: list[Server] = []
+    clients: list[redis.Redis] = []
+    try:
+        return bench(Config.from_env(), cleanup, clients)
+    except (BenchError, services.ServiceError, WrkError) as exc:
+        print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        for server in reversed(cleanup):
+            try:
+                server.stop()
+            except Exception as exc:  # keep cleaning up
+                print(f"bench: could not stop {server.name} (PID {server.process.pid}): {exc}", file=sys.stderr)
+        for client in clients:
+            try:
+                deleted = services.delete_prefixed(client, KEY_PREFIX)
+                say(f"Redis: deleted {deleted} {KEY_PREFIX}:* keys")
+            except redis.exceptions.RedisError as exc:
+                print(f"bench: could not delete the {KEY_PREFIX}:* keys: {exc}", file=sys.stderr)
+            finally:
+                client.close()
+        say("done")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

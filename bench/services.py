@@ -1,0 +1,94 @@
+"""PostgreSQL and Redis for the bench: reachability checks, a fresh database, its own Redis keys."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from psycopg import sql
+
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+REDIS_START = (
+    'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '
+    "--dir /var/lib/redis --logfile /var/log/redis/ci.log"
+)
+
+
+class ServiceError(RuntimeError):
+    """PostgreSQL or Redis is unreachable or refused what the bench needs."""
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def database_name(database_url: str) -> str:
+    name = urlsplit(database_url).path.lstrip("/")
+    if not name:
+        raise ServiceError(f"no database name in {_redact(database_url)}")
+    return name
+
+
+def recreate_database(database_url: str) -> str:
+    """Drop and create the bench's database through the ``postgres`` maintenance database.
+
+    Returns the server version. Only a database whose name contains ``bench`` is dropped, so a
+    mistyped BENCH_DATABASE_URL cannot wipe a real database.
+    """
+    name = database_name(database_url)
+    if "bench" not in name:
+        raise ServiceError(
+            f"refusing to drop database {name!r}: the bench drops and recreates its database at every run, "
+            "so its name must contain 'bench' (default: hs_bench)"
+        )
+    maintenance = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    try:
+        conn = psycopg.connect(maintenance, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise ServiceError(
+            f"PostgreSQL is not reachable at {_redact(maintenance)}: {str(exc).strip()}\n"
+            f"Start it with: {PG_START}\n(or point BENCH_DATABASE_URL at a running server)"
+        ) from exc
+    with conn:
+        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        force = sql.SQL(" WITH (FORCE)") if conn.info.server_version >= 130000 else sql.SQL("")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return version
+
+
+def redis_connect(redis_url: str) -> tuple[redis.Redis, str]:
+    """A client for the bench's Redis and the server's version; a clear error when it is down."""
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        client.ping()
+        info = client.info("server")
+    except redis.exceptions.RedisError as exc:
+        client.close()
+        raise ServiceError(
+            f"Redis is not reachable at {_redact(redis_url)}: {exc}\n"
+            f"Start it with: {REDIS_START}\n(or point BENCH_REDIS_URL at a running server)"
+        ) from exc
+    return client, str(info.get("redis_version", "unknown"))
+
+
+def delete_prefixed(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under ``<prefix>:`` (SCAN + DEL; never FLUSHDB). Returns how many."""
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + ":*"
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            deleted += int(client.delete(*batch))
+            batch.clear()
+    if batch:
+        deleted += int(client.delete(*batch))
+    return deleted
