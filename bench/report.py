@@ -25,6 +25,7 @@ class Row:
     command: str  # the exact wrk command, the access token replaced by a placeholder
     result: WrkResult
     server_cpu_s: float | None = None  # CPU time the server process used during the measured run
+    db_connections_peak: int | None = None  # most PostgreSQL connections sampled during the measured run
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -51,6 +52,28 @@ def fmt_ms(value: float) -> str:
 def fmt_ratio(value: float | None) -> str:
     """Two decimals, three below 0.1 so that small ratios still differ."""
     return fmt(value, ".2f" if value is None or value >= 0.1 else ".3f")
+
+
+def describe_database(settings: dict[str, Any]) -> str:
+    """The served project's PostgreSQL connection handling, from ``bench.run.database_settings``."""
+    pool = settings.get("pool")
+    conn_max_age = settings.get("conn_max_age")
+    if isinstance(pool, dict):
+        parts = [f"min {pool['min_size']}"] if "min_size" in pool else []
+        parts.append(f"max {pool.get('max_size', '?')} per process")
+        if "timeout" in pool:
+            parts.append(f"timeout {pool['timeout']:g} s")
+        text = "psycopg pool, " + ", ".join(parts)
+    elif pool:
+        text = "psycopg pool with psycopg_pool's default sizes"
+    else:
+        text = "no pool, a new connection per request"
+    return f"{text}, CONN_MAX_AGE={conn_max_age}"
+
+
+def pool_max_size(settings: dict[str, Any]) -> int | None:
+    pool = settings.get("pool")
+    return int(pool["max_size"]) if isinstance(pool, dict) and "max_size" in pool else None
 
 
 def cpu_model() -> str:
@@ -119,6 +142,7 @@ def rows_as_dicts(rows: list[Row], baseline: Row | None) -> list[dict[str, Any]]
             "server_cpu_s": r.server_cpu_s,
             "server_cpu_ms_per_request": r.cpu_ms_per_request,
             "server_cpu_busy": r.cpu_busy,
+            "db_connections_peak": r.db_connections_peak,
             **r.result.as_dict(),
         }
         for r in rows
@@ -177,9 +201,9 @@ def markdown_section(*, rows: list[Row], baseline: Row | None, machine: dict[str
         f"Python {machine['python']}; load average {' / '.join(map(str, context['load_before']))} (1/5/15 min) "
         "before the run.",
         f"- Servers (one at a time, {context['server_pinning']}): `{context['server_command']}`, "
-        f"APP being `{context['project_app']}` (the project: `DEBUG=false`, "
-        f"`DATABASE_CONN_MAX_AGE={context['conn_max_age']}`) and `{context['baseline_app']}` "
-        "(the baseline).",
+        f"APP being `{context['project_app']}` (the project: `DEBUG=false`; PostgreSQL: "
+        f"{context['database_text']}) and `{context['baseline_app']}` (the baseline).",
+        _connections_line(rows, context),
         f"- Load: {context['wrk_version']}, {context['wrk_pinning']}; each row is one "
         f"{context['duration_s']} s run after a {context['warmup_s']} s warm-up run with the same settings.",
         f"- Services: PostgreSQL {context['postgres_version']}, Redis {context['redis_version']}.",
@@ -196,6 +220,26 @@ def markdown_section(*, rows: list[Row], baseline: Row | None, machine: dict[str
         END,
     ]
     return "\n".join(out)
+
+
+def _connections_line(rows: list[Row], context: dict[str, Any]) -> str:
+    interval = f"sampled every {context['db_sample_interval_s']:g} s from `pg_stat_activity`"
+    if context.get("db_sampler_error") or context.get("db_connections_peak") is None:
+        reason = context.get("db_sampler_error") or "no samples"
+        return f"- PostgreSQL connections to `{context['db_name']}`: not counted ({reason})."
+    during = "; ".join(
+        f"{row.target}: {row.db_connections_peak}" for row in rows if row.db_connections_peak is not None
+    )
+    bound = context.get("pool_max_size")
+    verdict = ""
+    if bound is not None:
+        over = context["db_connections_peak"] > bound
+        verdict = f" **⚠ more than the pool's {bound}**" if over else f" (the pool allows {bound})"
+    return (
+        f"- PostgreSQL connections to `{context['db_name']}` ({interval}, {context['db_samples']} samples): "
+        f"at most {context['db_connections_peak']} while the project was served{verdict}; "
+        f"during the measured runs: {during}."
+    )
 
 
 def update_doc(path: Path, section: str) -> None:

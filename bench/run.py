@@ -5,16 +5,19 @@ One run (about a minute with the defaults; docs/benchmarks.md explains what it m
 1. checks PostgreSQL and Redis, drops and recreates the bench database, deletes the bench's Redis
    keys (prefix ``hs-bench``), installs wrk if it is missing;
 2. ``manage.py migrate`` and ``manage.py seed_demo`` (``DEBUG=true`` for the seed only);
-3. serves the project with uvicorn pinned to one CPU, production-like settings (``DEBUG=false``),
-   gets alice's token and feed, and loads ``GET /api/v1/home/`` with wrk pinned to another CPU,
-   plainly and with ``If-None-Match`` (304);
+3. serves the project with uvicorn pinned to one CPU, production-like settings (``DEBUG=false``,
+   the project's PostgreSQL connection pool as configured), gets alice's token and feed, and loads
+   ``GET /api/v1/home/`` with wrk pinned to another CPU, plainly and with ``If-None-Match`` (304),
+   counting the bench database's PostgreSQL connections meanwhile;
 4. stops it, stores the feed bytes in Redis and serves bench/bare_asgi.py the same way as the
    baseline, loaded with the same wrk settings;
 5. prints the table, writes bench/results/<time>/ and the generated section of
    docs/benchmarks.md; stops its servers and deletes its Redis keys whatever happens.
 
 Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_DURATION, BENCH_WARMUP,
-BENCH_CONNECTIONS, BENCH_DATABASE_CONN_MAX_AGE, BENCH_UPDATE_DOCS (see docs/benchmarks.md).
+BENCH_CONNECTIONS, BENCH_UPDATE_DOCS (see docs/benchmarks.md). The served project reads
+DATABASE_POOL, DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE and DATABASE_POOL_TIMEOUT from the
+environment like any deployment; the report records the settings in effect.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import redis
 
@@ -68,19 +72,18 @@ class Config:
     duration_s: int
     warmup_s: int
     connections: int
-    conn_max_age: int
     update_docs: bool
 
     @classmethod
     def from_env(cls) -> Config:
-        def integer(name: str, default: int, minimum: int = 1) -> int:
+        def integer(name: str, default: int) -> int:
             raw = os.environ.get(name, "")
             try:
                 value = int(raw) if raw else default
             except ValueError as exc:
                 raise BenchError(f"{name} must be a whole number, got {raw!r}") from exc
-            if value < minimum:
-                raise BenchError(f"{name} must be at least {minimum}, got {value}")
+            if value < 1:
+                raise BenchError(f"{name} must be at least 1, got {value}")
             return value
 
         return cls(
@@ -89,7 +92,6 @@ class Config:
             duration_s=integer("BENCH_DURATION", 10),
             warmup_s=integer("BENCH_WARMUP", 3),
             connections=integer("BENCH_CONNECTIONS", 64),
-            conn_max_age=integer("BENCH_DATABASE_CONN_MAX_AGE", 0, minimum=0),
             update_docs=os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no"),
         )
 
@@ -168,6 +170,32 @@ def run_step(name: str, command: list[str], *, env: dict[str, str], log: Path, t
         raise BenchError(f"{name} failed with exit status {done.returncode}; last lines of {log}:\n{log_tail(log)}")
 
 
+# Prints the database settings the served project ends up with (homeservice/settings.py derives
+# them from DATABASE_URL and DATABASE_POOL*), so that the report states what was in effect.
+DATABASE_SETTINGS_PROBE = (
+    "import json, django; django.setup(); from django.conf import settings; "
+    "d = settings.DATABASES['default']; "
+    "print(json.dumps({'engine': d['ENGINE'], 'conn_max_age': d.get('CONN_MAX_AGE'), "
+    "'pool': d.get('OPTIONS', {}).get('pool', False)}))"
+)
+
+
+def database_settings(python: str, env: dict[str, str]) -> dict[str, Any]:
+    """ENGINE, CONN_MAX_AGE and the pool options of the project's default database under ``env``."""
+    command = [python, "-c", DATABASE_SETTINGS_PROBE]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("reading the project's database settings did not finish within 60 s") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BenchError(
+            f"reading the project's database settings failed (exit status {done.returncode}):\n"
+            f"{done.stdout}{done.stderr}"
+        )
+    return dict(json.loads(lines[-1]))
+
+
 class Server:
     """One uvicorn process, started pinned to a CPU and stopped by its PID."""
 
@@ -232,6 +260,7 @@ def bench_target(
     secret: str,
     warmup_s: int,
     out_dir: Path,
+    sampler: services.ConnectionSampler | None,
 ) -> report.Row:
     url = f"http://127.0.0.1:{server.port}{path}"
     header_lines = [f"{name}: {value}" for name, value in headers.items()]
@@ -241,22 +270,32 @@ def bench_target(
     command = settings.command("wrk", url, header_lines)
     shown = shlex.join(command).replace(secret, "<access token>") if secret else shlex.join(command)
     say(f"{target}: {shown}")
+    started = time.monotonic()
     cpu_before = server.cpu_seconds()
     output = run_wrk(command, timeout_s=settings.duration_s + timeout)
     cpu_after = server.cpu_seconds()
+    db_peak = sampler.peak(since=started, until=time.monotonic()) if sampler else None
     cpu_s = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     (out_dir / f"wrk-{key}.txt").write_text(f"$ {shown}\n\n# warm-up\n{warm}\n# measured\n{output}")
     result = parse_wrk(output)
-    row = report.Row(key=key, target=target, command=shown, result=result, server_cpu_s=cpu_s)
+    row = report.Row(
+        key=key, target=target, command=shown, result=result, server_cpu_s=cpu_s, db_connections_peak=db_peak
+    )
+    db_text = f", PostgreSQL connections at most {db_peak}" if db_peak is not None else ""
     say(
         f"{target}: {result.requests_per_s:,.0f} req/s, p50 {result.latency_p50_ms:.1f} ms, "
         f"p99 {result.latency_p99_ms:.1f} ms, server CPU {report.fmt(row.cpu_ms_per_request, '.3f', ' ms/request')}, "
-        f"errors {result.errors}"
+        f"errors {result.errors}{db_text}"
     )
     return row
 
 
-def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]) -> int:
+def bench(
+    config: Config,
+    cleanup: list[Server],
+    redis_client: list[redis.Redis],
+    samplers: list[services.ConnectionSampler],
+) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out_dir = RESULTS / stamp
     (out_dir / "var" / "static").mkdir(parents=True, exist_ok=True)
@@ -308,14 +347,19 @@ def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
-        # Persistent connections leak under ASGI (one per request thread, never reused) until
-        # PostgreSQL refuses clients; Django's docs say to disable them under ASGI. See
-        # docs/benchmarks.md, "Settings".
-        "DATABASE_CONN_MAX_AGE": str(config.conn_max_age),
     }
+    # The database settings are the project's own (a psycopg pool per process unless
+    # DATABASE_POOL=false): see docs/benchmarks.md, "Settings".
+    db_settings = database_settings(python, serve_env)
+    pool_text = report.describe_database(db_settings)
+    pool_max = report.pool_max_size(db_settings)
+    say(f"project database: {pool_text}")
     settings = WrkSettings(
         threads=1, connections=config.connections, duration_s=config.duration_s, timeout_s=5, cpu=wrk_cpu
     )
+    sampler = services.ConnectionSampler(config.database_url)
+    samplers.append(sampler)
+    sampler.start()
     port = free_port()
     project = Server(
         "project",
@@ -354,6 +398,7 @@ def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]
             secret=token,
             warmup_s=config.warmup_s,
             out_dir=out_dir,
+            sampler=sampler if server is project else None,
         )
 
     rows = [measure("project", f"Home Service GET {FEED_PATH} (200)", project, FEED_PATH, auth)]
@@ -368,6 +413,16 @@ def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]
     else:
         say("WARNING: the feed has no ETag: no revalidation row")
     project.stop()
+    sampler.stop()
+    db_peak = sampler.peak()
+    if sampler.error:
+        say(f"WARNING: counting PostgreSQL connections failed: {sampler.error}")
+    say(
+        f"PostgreSQL: at most {report.fmt(db_peak, 'd')} connections to {sampler.database} while the project ran "
+        f"({len(sampler.samples)} samples, every {sampler.interval_s:g} s)"
+    )
+    if db_peak is not None and pool_max is not None and db_peak > pool_max:
+        say(f"WARNING: more PostgreSQL connections ({db_peak}) than the pool allows ({pool_max})")
 
     # 4. The baseline: the same bytes from Redis, no framework, same server and pinning.
     client.set(FEED_KEY, feed.body)
@@ -412,7 +467,14 @@ def bench(config: Config, cleanup: list[Server], redis_client: list[redis.Redis]
         "feed_bytes": len(feed.body),
         "feed_sections": len(sections),
         "feed_content_type": content_type,
-        "conn_max_age": config.conn_max_age,
+        "database": db_settings,
+        "database_text": pool_text,
+        "pool_max_size": pool_max,
+        "db_name": sampler.database,
+        "db_connections_peak": db_peak,
+        "db_samples": len(sampler.samples),
+        "db_sample_interval_s": sampler.interval_s,
+        "db_sampler_error": sampler.error,
         "load_before": load_before,
         "warnings": warnings,
     }
@@ -441,12 +503,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     cleanup: list[Server] = []
     clients: list[redis.Redis] = []
+    samplers: list[services.ConnectionSampler] = []
     try:
-        return bench(Config.from_env(), cleanup, clients)
+        return bench(Config.from_env(), cleanup, clients, samplers)
     except (BenchError, services.ServiceError, WrkError) as exc:
         print(f"\nbench: FAILED: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
+        for sampler in samplers:
+            sampler.stop()
         for server in reversed(cleanup):
             try:
                 server.stop()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -36,6 +39,11 @@ def database_name(database_url: str) -> str:
     return name
 
 
+def maintenance_url(database_url: str) -> str:
+    """The same server's ``postgres`` maintenance database."""
+    return urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+
+
 def recreate_database(database_url: str) -> str:
     """Drop and create the bench's database through the ``postgres`` maintenance database.
 
@@ -48,7 +56,7 @@ def recreate_database(database_url: str) -> str:
             f"refusing to drop database {name!r}: the bench drops and recreates its database at every run, "
             "so its name must contain 'bench' (default: hs_bench)"
         )
-    maintenance = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    maintenance = maintenance_url(database_url)
     try:
         conn = psycopg.connect(maintenance, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -92,3 +100,51 @@ def delete_prefixed(client: redis.Redis, prefix: str) -> int:
     if batch:
         deleted += int(client.delete(*batch))
     return deleted
+
+
+@dataclass(frozen=True)
+class ConnectionSample:
+    at: float  # time.monotonic()
+    count: int
+
+
+class ConnectionSampler:
+    """Counts the PostgreSQL connections to one database (``pg_stat_activity``) in a thread.
+
+    It connects to the ``postgres`` maintenance database, so its own connection is not counted.
+    """
+
+    def __init__(self, database_url: str, *, interval_s: float = 0.25) -> None:
+        self.database = database_name(database_url)
+        self.interval_s = interval_s
+        self.samples: list[ConnectionSample] = []
+        self.error: str | None = None
+        self._url = maintenance_url(database_url)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-connection-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def peak(self, since: float | None = None, until: float | None = None) -> int | None:
+        """The largest count sampled between two ``time.monotonic()`` values; None without samples."""
+        counts = [
+            s.count for s in list(self.samples) if (since is None or s.at >= since) and (until is None or s.at <= until)
+        ]
+        return max(counts) if counts else None
+
+    def _run(self) -> None:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        try:
+            with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                while not self._stop.is_set():
+                    row = conn.execute(query, (self.database,)).fetchone()
+                    self.samples.append(ConnectionSample(time.monotonic(), int(row[0]) if row else 0))
+                    self._stop.wait(self.interval_s)
+        except psycopg.Error as exc:
+            self.error = str(exc).strip() or exc.__class__.__name__
