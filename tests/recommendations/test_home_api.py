@@ -1,0 +1,326 @@
+"""GET /api/v1/home/ through the test client and the real URL routing (docs/api.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.factories import DealSnapshotFactory, DealsPollStateFactory, OfferFactory, ProductFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/home/"
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+def nodes(component: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield component
+    for child in component.get("children", []):
+        yield from nodes(child)
+
+
+def shown_offer_ids(document: Mapping[str, Any]) -> set[str]:
+    return {
+        n["props"]["offer_id"]
+        for s in document["sections"]
+        for n in nodes(s["component"])
+        if n["type"] == "card" and "offer_id" in n.get("props", {})
+    }
+
+
+def sources(response: Any) -> list[tuple[str, str]]:
+    return [(s["product"], s["source"]) for s in response.json()["sections"]]
+
+
+# --- shape and ETag ----------------------------------------------------------------------------
+
+
+def test_the_feed_has_the_documented_shape(auth_client, user):
+    # given one product with an offer for the user and one with generic deals
+    mobile = ProductFactory.create(slug="mobile", rank_weight=10)
+    tv = ProductFactory.create(slug="tv", rank_weight=5)
+    OfferFactory.create(user=user, product=mobile, external_id="up")
+    DealSnapshotFactory.create(product=tv)
+
+    # when
+    response = auth_client.get(URL)
+
+    # then
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"schema_version", "version", "generated_at", "sections"}
+    assert body["schema_version"] == 1
+    assert isinstance(body["version"], str)
+    assert body["version"]
+    assert body["generated_at"].endswith("Z")
+    for section in body["sections"]:
+        assert {"id", "product", "source", "stale", "as_of", "component"} <= set(section)
+        assert section["id"] == f"product-{section['product']}"
+        assert section["stale"] is False
+        assert section["component"]["type"] == "section"
+    assert sources(response) == [("mobile", "personalised"), ("tv", "generic")]
+    assert shown_offer_ids(body) == {"up"}
+
+
+def test_the_etag_is_the_quoted_version_and_the_response_is_not_shared(auth_client, user):
+    OfferFactory.create(user=user)
+
+    response = auth_client.get(URL)
+
+    assert response["ETag"] == f'"{response.json()["version"]}"'
+    assert response["Cache-Control"] == "private, no-cache"
+    assert "Authorization" in response["Vary"]
+
+
+def test_the_version_is_the_same_on_the_next_request_when_nothing_changed(auth_client, user):
+    OfferFactory.create(user=user)
+    DealSnapshotFactory.create()
+
+    first, second = auth_client.get(URL), auth_client.get(URL)
+
+    assert first["ETag"] == second["ETag"]
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        '"{v}"',
+        "{v}",
+        'W/"{v}"',
+        '"older", "{v}"',
+        '"older",W/"{v}"',
+        "*",
+    ],
+)
+def test_if_none_match_naming_the_current_version_gives_304_with_no_body(auth_client, user, if_none_match):
+    # given the current version
+    OfferFactory.create(user=user)
+    version = auth_client.get(URL).json()["version"]
+
+    # when
+    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=if_none_match.format(v=version))
+
+    # then
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == f'"{version}"'
+
+
+def test_a_stale_etag_gives_the_new_feed(auth_client, user):
+    # given a version seen before an offer changed
+    offer = OfferFactory.create(user=user, title="Before")
+    old_etag = auth_client.get(URL)["ETag"]
+    offer.title = "After"
+    offer.save()
+
+    # when
+    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=old_etag)
+
+    # then
+    assert response.status_code == 200
+    assert response["ETag"] != old_etag
+    assert "After" in response.content.decode()
+
+
+@pytest.mark.parametrize("if_none_match", ['"nope"', "", "W/", '""'])
+def test_an_etag_not_naming_the_version_gives_200(auth_client, user, if_none_match):
+    OfferFactory.create(user=user)
+
+    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=if_none_match)
+
+    assert response.status_code == 200
+    assert response.json()["sections"]
+
+
+# --- what is shown -----------------------------------------------------------------------------
+
+
+def test_inactive_products_are_left_out(auth_client, user):
+    # given an inactive product with an offer and deals, and an active one with deals
+    hidden = ProductFactory.create(slug="hidden", active=False, rank_weight=100)
+    OfferFactory.create(user=user, product=hidden)
+    DealSnapshotFactory.create(product=hidden)
+    DealSnapshotFactory.create(product=ProductFactory.create(slug="tv"))
+
+    # when
+    response = auth_client.get(URL)
+
+    # then
+    assert sources(response) == [("tv", "generic")]
+
+
+def test_withdrawn_and_expired_offers_are_left_out(auth_client, user):
+    # given mobile: a withdrawn offer and deals; tv: an expired offer only; energy: one live offer
+    mobile = ProductFactory.create(slug="mobile", rank_weight=3)
+    tv = ProductFactory.create(slug="tv", rank_weight=2)
+    energy = ProductFactory.create(slug="energy", rank_weight=1)
+    OfferFactory.create(user=user, product=mobile, external_id="withdrawn", withdrawn=True)
+    DealSnapshotFactory.create(product=mobile)
+    OfferFactory.create(user=user, product=tv, external_id="expired", expires_at=timezone.now() - timedelta(seconds=1))
+    OfferFactory.create(user=user, product=energy, external_id="live", expires_at=None)
+
+    # when
+    response = auth_client.get(URL)
+
+    # then
+    assert sources(response) == [("mobile", "generic"), ("energy", "personalised")]
+    assert shown_offer_ids(response.json()) == {"live"}
+
+
+def test_sections_are_ranked_by_rank_weight_then_slug(auth_client):
+    for slug, weight in [("bravo", 5), ("alpha", 5), ("charlie", 10), ("delta", -1)]:
+        DealSnapshotFactory.create(product=ProductFactory.create(slug=slug, rank_weight=weight))
+
+    response = auth_client.get(URL)
+
+    assert [s["product"] for s in response.json()["sections"]] == ["charlie", "alpha", "bravo", "delta"]
+
+
+def test_deals_confirmed_long_ago_are_served_marked_stale(auth_client, settings):
+    # given deals whose last successful poll is older than DEALS_STALE_AFTER
+    long_ago = timezone.now() - settings.DEALS_STALE_AFTER - timedelta(minutes=1)
+    product = ProductFactory.create(slug="tv")
+    DealSnapshotFactory.create(product=product, fetched_at=long_ago)
+    DealsPollStateFactory.create(product=product, last_success_at=long_ago, last_polled_at=timezone.now())
+
+    # when
+    [section] = auth_client.get(URL).json()["sections"]
+
+    # then
+    assert section["source"] == "generic"
+    assert section["stale"] is True
+
+
+def test_a_user_never_sees_another_users_offers():
+    # given alice and bob with offers for the same products, and carol with none
+    alice, bob, carol = (
+        UserFactory.create(username="alice"),
+        UserFactory.create(username="bob"),
+        UserFactory.create(username="carol"),
+    )
+    mobile, tv = ProductFactory.create(slug="mobile", rank_weight=2), ProductFactory.create(slug="tv", rank_weight=1)
+    OfferFactory.create(user=alice, product=mobile, external_id="alice-mobile", title="For Alice only")
+    OfferFactory.create(user=bob, product=mobile, external_id="bob-mobile", title="For Bob only")
+    OfferFactory.create(user=bob, product=tv, external_id="bob-tv", title="Bob's TV")
+    DealSnapshotFactory.create(product=mobile)
+    DealSnapshotFactory.create(product=tv)
+
+    # when
+    seen = {u.username: client_for(u).get(URL) for u in (alice, bob, carol)}
+
+    # then
+    assert shown_offer_ids(seen["alice"].json()) == {"alice-mobile"}
+    assert shown_offer_ids(seen["bob"].json()) == {"bob-mobile", "bob-tv"}
+    assert shown_offer_ids(seen["carol"].json()) == set()
+    assert sources(seen["alice"]) == [("mobile", "personalised"), ("tv", "generic")]
+    assert sources(seen["carol"]) == [("mobile", "generic"), ("tv", "generic")]
+    assert "Bob" not in seen["alice"].content.decode()
+    assert "Alice" not in seen["bob"].content.decode()
+    assert "Alice" not in seen["carol"].content.decode()
+    assert "Bob" not in seen["carol"].content.decode()
+    # and the versions differ, so one user's ETag never matches another's screen
+    assert len({r["ETag"] for r in seen.values()}) == 3
+
+
+# --- query count -------------------------------------------------------------------------------
+
+# The user lookup (JWT authentication), active products with poll state and latest snapshot ids,
+# those snapshots, the user's live offers, the live templates.
+HOME_FEED_QUERIES = 5
+
+
+def _catalogue(user: User, *, products: int, offers_per_product: int) -> None:
+    for i in range(products):
+        product = ProductFactory.create(slug=f"p{i}", rank_weight=i)
+        DealSnapshotFactory.create(product=product)
+        DealsPollStateFactory.create(product=product)
+        for j in range(offers_per_product):
+            OfferFactory.create(user=user, product=product, external_id=f"p{i}-o{j}")
+
+
+@pytest.mark.parametrize(("products", "offers_per_product"), [(1, 1), (8, 5)])
+def test_the_feed_costs_a_fixed_number_of_queries(django_assert_num_queries, user, products, offers_per_product):
+    # given 1 product with 1 offer, or 8 products with 40 offers (plus deals and poll state)
+    _catalogue(user, products=products, offers_per_product=offers_per_product)
+    client = client_for(user)
+
+    # when / then
+    with django_assert_num_queries(HOME_FEED_QUERIES):
+        response = client.get(URL)
+    assert response.status_code == 200
+    assert len(shown_offer_ids(response.json())) == products * offers_per_product
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+def _expired_token(user: User) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(from_time=timezone.now() - timedelta(hours=1), lifetime=timedelta(minutes=5))
+    return str(token)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        (None, "not_authenticated"),
+        ("Bearer garbage", "token_not_valid"),
+        ("Bearer", "bad_authorization_header"),
+        ("Basic dXNlcjpwdw==", "not_authenticated"),
+        ("expired", "token_not_valid"),
+    ],
+)
+def test_without_a_valid_access_token_the_answer_is_401_json(user, authorization, code):
+    # given a client with no, a garbage, a malformed, a non-Bearer or an expired token
+    client = APIClient()
+    if authorization == "expired":
+        authorization = f"Bearer {_expired_token(user)}"
+    if authorization is not None:
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+    OfferFactory.create(user=user, title="Secret offer")
+
+    # when
+    response = client.get(URL)
+
+    # then
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert error["message"]
+    assert "Secret offer" not in response.content.decode()
+
+
+def test_an_expired_token_says_so(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {_expired_token(user)}")
+
+    response = client.get(URL)
+
+    assert response.status_code == 401
+    assert "expired" in str(response.json()["error"]["details"]).lower()
+
+
+def test_a_token_of_a_deleted_user_is_refused(user):
+    client = client_for(user)
+    user.delete()
+
+    response = client.get(URL)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "user_not_found"
