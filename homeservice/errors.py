@@ -8,6 +8,8 @@ use the same codes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -112,3 +114,26 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("server_error", "An unexpected error occurred."), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """``CSRF_FAILURE_VIEW``: a JSON 403 instead of Django's HTML page."""
+    return JsonResponse(
+        error_body("csrf_failed", f"CSRF verification failed: {reason}", {"reason": reason}), status=403
+    )
+
+
+def json_require_safe(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Like Django's ``require_safe`` (GET and HEAD), answering other methods with a JSON 405."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body("method_not_allowed", f"Method {request.method} is not allowed here."), status=405
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper

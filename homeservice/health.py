@@ -5,12 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
 
-from .errors import error_body
+from .errors import error_body, json_require_safe
 
 
-@require_GET
+@json_require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and answering."""
     return JsonResponse({"status": "ok"})
@@ -40,7 +39,7 @@ def _check_redis() -> str:
     return "ok"
 
 
-@require_GET
+@json_require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database answers and, when configured, Redis answers; else 503."""
     checks = {"database": _check_database()}

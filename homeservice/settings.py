@@ -40,6 +40,7 @@ SECRET_KEY = (env.str("SECRET_KEY", default="") or _local_secret_key()) if DEBUG
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG or TESTING else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "homeservice.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

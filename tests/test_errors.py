@@ -322,3 +322,13 @@ def test_api_exception_handler_keeps_the_message_and_details():
 
 def test_api_exception_handler_leaves_unexpected_errors_to_the_500_handler():
     assert errors.api_exception_handler(RuntimeError("boom"), {}) is None
+
+
+@pytest.mark.django_db
+def test_a_csrf_failure_is_a_json_403():
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"

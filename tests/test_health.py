@@ -72,3 +72,11 @@ def test_probes_need_no_https_redirect_in_production(settings, url):
     redirected = Client().get("/api/v1/home/")
     assert redirected.status_code == 301
     assert redirected["Location"].startswith("https://")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_other_methods_with_a_json_405(client, path):
+    response = client.post(path)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"
