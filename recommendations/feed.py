@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 import orjson
 
-from ui_templates.rendering import TemplateKey, TemplateRenderError, render_section_component
+from ui_templates.engine import RenderFailed
+from ui_templates.rendering import render_section_component
 from ui_templates.slots import Slot
+from ui_templates.template_set import TemplateSet
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class FeedInputs:
     products: Sequence[ProductInfo]
     offers: Mapping[str, Sequence[OfferData]]  # by product slug
     deals: Mapping[str, DealsData]  # by product slug
-    templates: Mapping[TemplateKey, Any]
+    templates: TemplateSet
 
 
 def deal_context(deal: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +123,12 @@ def _section(
 
 
 def build_section(
-    *, product: ProductInfo, inputs: FeedInputs, now: datetime, stale_after: timedelta
+    *,
+    product: ProductInfo,
+    inputs: FeedInputs,
+    now: datetime,
+    stale_after: timedelta,
+    client_version: int | None = None,
 ) -> dict[str, Any] | None:
     """One product's section: its live offers, else its generic deals, else nothing."""
     sid = section_id(product.slug)
@@ -136,6 +143,8 @@ def build_section(
                 slot=Slot.PRODUCT_PERSONALISED,
                 product_slug=product.slug,
                 context={"section_id": sid, "product": product_ctx, "offers": [o.as_context() for o in offers]},
+                section_id=sid,
+                client_version=client_version,
             )
             as_of = max((o.updated_at for o in offers if o.updated_at), default=None)
             return _section(product=product, source="personalised", stale=False, as_of=as_of, component=component)
@@ -146,22 +155,30 @@ def build_section(
                 slot=Slot.PRODUCT_GENERIC,
                 product_slug=product.slug,
                 context={"section_id": sid, "product": product_ctx, "deals": [deal_context(d) for d in deals.deals]},
+                section_id=sid,
+                client_version=client_version,
             )
             stale = now - deals.as_of > stale_after
             return _section(product=product, source="generic", stale=stale, as_of=deals.as_of, component=component)
-    except TemplateRenderError:
+    except (RenderFailed, ValueError):
         # Only reachable when the built-in template cannot render this data: leave the section
         # out rather than fail the whole screen.
         logger.exception("section %s could not be rendered", sid)
     return None
 
 
-def build_feed(*, inputs: FeedInputs, now: datetime, stale_after: timedelta) -> dict[str, Any]:
-    """The whole home feed document for one user."""
+def build_feed(
+    *, inputs: FeedInputs, now: datetime, stale_after: timedelta, client_version: int | None = None
+) -> dict[str, Any]:
+    """The whole home feed document for one user, for a client of ``client_version`` (None: newest)."""
     sections = [
         section
         for product in inputs.products
-        if (section := build_section(product=product, inputs=inputs, now=now, stale_after=stale_after))
+        if (
+            section := build_section(
+                product=product, inputs=inputs, now=now, stale_after=stale_after, client_version=client_version
+            )
+        )
     ]
     return {
         "schema_version": SCHEMA_VERSION,

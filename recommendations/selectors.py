@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from products.selectors import deal_snapshots_by_id, products_active
-from ui_templates.selectors import live_templates
+from ui_templates.selectors import published_templates
 
 from .feed import DealsData, FeedInputs, OfferData, ProductInfo, build_feed
 from .models import Offer
@@ -66,11 +66,16 @@ def home_feed_inputs(*, user: User, now: datetime) -> FeedInputs:
         products=[ProductInfo(slug=p.slug, name=p.name) for p in products],
         offers=offers,
         deals=deals,
-        templates=live_templates(),
+        templates=published_templates(),
     )
 
 
-def home_feed(*, user: User, now: datetime | None = None) -> dict[str, Any]:
-    """The home feed document for ``user`` (see recommendations/feed.py)."""
+def home_feed(*, user: User, now: datetime | None = None, client_version: int | None = None) -> dict[str, Any]:
+    """The home feed document for ``user`` as a client of ``client_version`` renders it (feed.py)."""
     now = now or timezone.now()
-    return build_feed(inputs=home_feed_inputs(user=user, now=now), now=now, stale_after=settings.DEALS_STALE_AFTER)
+    return build_feed(
+        inputs=home_feed_inputs(user=user, now=now),
+        now=now,
+        stale_after=settings.DEALS_STALE_AFTER,
+        client_version=client_version,
+    )

@@ -1,59 +1,57 @@
-"""Pure rendering: a template tree plus plain data gives one SDUI component (no database, no I/O).
+"""Rendering sections for the feed: the slot's template, isolated from the rest of the screen.
 
-Contexts handed to section templates:
-
-- ``product.personalised``: ``section_id``, ``product`` {slug, name}, ``offers`` [{id, title, body,
-  price {amount, currency, period} | null, cta_label, cta_url, expires_at, priority}]
-- ``product.generic``: ``section_id``, ``product`` {slug, name}, ``deals`` [{id, title,
-  description, price | null, url}] (optional fields present, empty when the backend omits them)
-
-Bindings are evaluated by json-e, which is sandboxed: expressions can read the context handed in
-and nothing else, and cannot run code.
+A template that fails for some data (a missing field, bad data) must not break the feed: the
+section is rendered with the slot's built-in template instead, and the failure is logged with the
+template's key and version and counted (``homeservice_template_render_failures_total``). If even
+the built-in template fails, :class:`RenderFailed` propagates and the caller leaves the section out.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-import jsone
+from prometheus_client import Counter
 
-from .defaults import BUILT_IN
+from .compat import adapt_for_client
+from .engine import RenderFailed, render
+from .template_set import BUILT_INS_ONLY, TemplateSet, built_in
 
-TemplateKey = tuple[str, str]  # (slot, product slug or "" for every product)
+logger = logging.getLogger(__name__)
 
-
-class TemplateRenderError(Exception):
-    """A template could not be rendered with the data given."""
-
-
-def template_for(*, templates: Mapping[TemplateKey, Any], slot: str, product_slug: str) -> Any:
-    """The tree that fills ``slot`` for a product: its own, else the global one, else built-in."""
-    for key in ((slot, product_slug), (slot, "")):
-        if key in templates:
-            return templates[key]
-    return BUILT_IN[slot]
-
-
-def render_component(tree: Any, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Render ``tree`` with ``context``; the result must be one component object with a ``type``."""
-    try:
-        rendered = jsone.render(tree, dict(context))
-    except (jsone.JSONTemplateError, TypeError, ValueError, RecursionError) as exc:
-        raise TemplateRenderError(str(exc)) from exc
-    if not isinstance(rendered, dict) or not isinstance(rendered.get("type"), str):
-        raise TemplateRenderError("a template must render to one component object with a 'type'")
-    return rendered
+RENDER_FAILURES = Counter(
+    "homeservice_template_render_failures_total",
+    "Sections whose template failed to render and fell back to the built-in template.",
+    ["slot", "template", "version"],
+)
 
 
 def render_section_component(
-    *, templates: Mapping[TemplateKey, Any], slot: str, product_slug: str, context: Mapping[str, Any]
+    *,
+    templates: TemplateSet,
+    slot: str,
+    product_slug: str,
+    context: Mapping[str, Any],
+    section_id: str,
+    client_version: int | None = None,
 ) -> dict[str, Any]:
-    """Render the section for a slot; a broken marketer template falls back to the built-in one."""
-    tree = template_for(templates=templates, slot=slot, product_slug=product_slug)
+    """Render the section filling ``slot`` for a product, adapted to what the client renders."""
+    template = templates.for_slot(slot, product_slug)
     try:
-        return render_component(tree, context)
-    except TemplateRenderError:
-        if tree is BUILT_IN[slot]:
-            raise
-        return render_component(BUILT_IN[slot], context)
+        component = render(template, context, source=templates, product_slug=product_slug, root_id=section_id)
+    except RenderFailed as exc:
+        version = templates.version_tag(template.key)
+        RENDER_FAILURES.labels(slot=slot, template=template.key, version=version).inc()
+        logger.warning(
+            "template %s (%s) failed for product %s at %s: %s; using the built-in template",
+            template.key,
+            version,
+            product_slug,
+            exc.path,
+            exc.message,
+        )
+        component = render(
+            built_in(slot), context, source=BUILT_INS_ONLY, product_slug=product_slug, root_id=section_id
+        )
+    return adapt_for_client(component, client_version)

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
-
 from .models import ComponentTemplate
-from .rendering import TemplateKey
+from .template_set import TemplateEntry, TemplateSet
 
 
-def live_templates() -> dict[TemplateKey, Any]:
-    """Every active template tree keyed by (slot, product slug); one query."""
-    rows = ComponentTemplate.objects.filter(active=True).values_list("slot", "product_slug", "tree")
-    return {(slot, product_slug): tree for slot, product_slug, tree in rows}
+def published_templates() -> TemplateSet:
+    """Every published template version, by key and slot; one query."""
+    rows = ComponentTemplate.objects.filter(published_version__isnull=False).values_list(
+        "key", "slot", "product_slug", "published_version_id", "published_version__number", "published_version__tree"
+    )
+    return TemplateSet.of(
+        TemplateEntry(
+            key=key, version_tag=f"v{number}", tree=tree, slot=slot, product_slug=product_slug, revision=f"pk:{pk}"
+        )
+        for key, slot, product_slug, pk, number, tree in rows
+    )

@@ -19,9 +19,9 @@ from recommendations.feed import (
     feed_diff,
 )
 from tests.factories import deal
-from ui_templates.defaults import BUILT_IN
-from ui_templates.rendering import TemplateKey, render_component
+from ui_templates.engine import render
 from ui_templates.slots import Slot
+from ui_templates.template_set import BUILT_INS_ONLY, TemplateEntry, TemplateSet, built_in
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(minutes=30)
@@ -44,9 +44,14 @@ def inputs(
     products: Sequence[ProductInfo] = (MOBILE,),
     offers: Mapping[str, Sequence[OfferData]] | None = None,
     deals: Mapping[str, DealsData] | None = None,
-    templates: Mapping[TemplateKey, Any] | None = None,
+    templates: Mapping[tuple[str, str], Any] | None = None,
 ) -> FeedInputs:
-    return FeedInputs(products=products, offers=offers or {}, deals=deals or {}, templates=templates or {})
+    """``templates``: trees by (slot, product slug), published as version 1."""
+    template_set = TemplateSet.of(
+        TemplateEntry(key=f"{slot}-{product or 'all'}", version_tag="v1", tree=tree, slot=slot, product_slug=product)
+        for (slot, product), tree in (templates or {}).items()
+    )
+    return FeedInputs(products=products, offers=offers or {}, deals=deals or {}, templates=template_set)
 
 
 def feed(feed_inputs: FeedInputs, *, now: datetime = NOW) -> dict[str, Any]:
@@ -322,20 +327,20 @@ def test_the_feed_version_changes_when_the_section_order_changes():
 
 
 def test_a_marketer_template_is_used_when_it_renders():
-    template = {"type": "banner", "id": "${section_id}", "props": {"text": "${offers[0].title}"}}
+    template = {"type": "banner", "props": {"title": "{{ offers[0].title }}"}}
     feed_inputs = inputs(
         offers={"mobile": [offer("o1", title="Hello")]}, templates={(Slot.PRODUCT_PERSONALISED, "mobile"): template}
     )
 
     [section] = feed(feed_inputs)["sections"]
 
-    assert section["component"] == {"type": "banner", "id": "product-mobile", "props": {"text": "Hello"}}
+    assert section["component"] == {"type": "banner", "id": "product-mobile", "props": {"title": "Hello"}}
 
 
 @pytest.mark.parametrize("product_slug", ["mobile", ""])
 def test_a_marketer_template_that_fails_to_render_falls_back_to_the_built_in_one(product_slug):
     # given a product (or global) template that binds to a field the data does not have
-    broken = {"type": "text", "props": {"text": "${offers[0].no_such_field}"}}
+    broken = {"type": "text", "props": {"text": "{{ offers[0].no_such_field }}"}}
     offers = [offer("o1", title="Upgrade")]
     feed_inputs = inputs(offers={"mobile": offers}, templates={(Slot.PRODUCT_PERSONALISED, product_slug): broken})
 
@@ -343,13 +348,16 @@ def test_a_marketer_template_that_fails_to_render_falls_back_to_the_built_in_one
     [section] = feed(feed_inputs)["sections"]
 
     # then the section is the built-in rendering of the same data
-    expected = render_component(
-        BUILT_IN[Slot.PRODUCT_PERSONALISED],
+    expected = render(
+        built_in(Slot.PRODUCT_PERSONALISED),
         {
             "section_id": "product-mobile",
             "product": {"slug": "mobile", "name": "Mobile"},
             "offers": [o.as_context() for o in offers],
         },
+        source=BUILT_INS_ONLY,
+        product_slug="mobile",
+        root_id="product-mobile",
     )
     assert section["source"] == "personalised"
     assert section["component"] == expected

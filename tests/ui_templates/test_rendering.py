@@ -1,65 +1,77 @@
-from typing import Any
+"""Sections for the feed: fallback to the built-in template, counted; client adaptation."""
 
-import pytest
+from __future__ import annotations
 
-from ui_templates.defaults import BUILT_IN
-from ui_templates.rendering import TemplateRenderError, render_component, render_section_component, template_for
-from ui_templates.samples import SAMPLE_CONTEXTS
+from prometheus_client import REGISTRY
+
+from ui_templates.compat import adapt_for_client, min_client_version
+from ui_templates.engine import render
+from ui_templates.rendering import render_section_component
+from ui_templates.samples import sample_contexts
 from ui_templates.slots import Slot
+from ui_templates.template_set import BUILT_INS_ONLY, TemplateEntry, TemplateSet, built_in
+
+SLOT = Slot.PRODUCT_PERSONALISED
 
 
-@pytest.mark.parametrize("slot", list(Slot))
-def test_built_in_templates_render_their_samples_with_ids_on_every_node(slot):
-    component = render_component(BUILT_IN[slot], SAMPLE_CONTEXTS[slot])
-
-    def nodes(node):
-        yield node
-        for child in node.get("children", []):
-            yield from nodes(child)
-
-    all_nodes = list(nodes(component))
-    assert all("id" in n and "type" in n for n in all_nodes)
-    assert len({n["id"] for n in all_nodes}) == len(all_nodes)
+def failures(template: str, version: str) -> float:
+    labels = {"slot": SLOT, "template": template, "version": version}
+    return REGISTRY.get_sample_value("homeservice_template_render_failures_total", labels) or 0.0
 
 
-def test_bindings_read_the_data_and_repeat_over_lists():
-    component = render_component(BUILT_IN[Slot.PRODUCT_GENERIC], SAMPLE_CONTEXTS[Slot.PRODUCT_GENERIC])
-    cards = component["children"][0]["children"]
-    assert [c["id"] for c in cards] == ["product-sample-deal-deal-1", "product-sample-deal-deal-2"]
-    assert cards[0]["children"][0]["props"]["text"] == "A deal"
-    # A deal without a price renders no price node.
-    assert [n["type"] for n in cards[1]["children"]] == ["text", "text", "button"]
+def test_a_broken_template_falls_back_to_the_built_in_one_and_is_counted():
+    context = sample_contexts(SLOT)[0]
+    broken = TemplateEntry("broken", "v7", {"type": "text", "props": {"text": "{{ offers[0].nope }}"}}, slot=SLOT)
+    before = failures("broken", "v7")
 
-
-def test_a_product_template_beats_the_global_one_which_beats_the_built_in():
-    slot = Slot.PRODUCT_GENERIC
-    assert template_for(templates={}, slot=slot, product_slug="tv") is BUILT_IN[slot]
-    templates: dict[tuple[str, str], Any] = {(slot, ""): {"type": "global"}, (slot, "tv"): {"type": "tv"}}
-    assert template_for(templates=templates, slot=slot, product_slug="tv") == {"type": "tv"}
-    assert template_for(templates=templates, slot=slot, product_slug="mobile") == {"type": "global"}
-
-
-@pytest.mark.parametrize(
-    "tree",
-    [
-        {"type": "text", "props": {"text": "${no_such_name}"}},
-        ["not", "one", "component"],
-        {"props": {}},
-        {"type": "text", "props": {"text": {"$eval": "__import__('os')"}}},
-    ],
-)
-def test_bad_templates_raise_a_render_error(tree):
-    with pytest.raises(TemplateRenderError):
-        render_component(tree, {"product": {"name": "x"}})
-
-
-def test_a_broken_marketer_template_falls_back_to_the_built_in_one():
-    slot = Slot.PRODUCT_GENERIC
-    context = SAMPLE_CONTEXTS[slot]
-    component = render_section_component(
-        templates={(slot, ""): {"type": "text", "props": {"text": "${missing.field}"}}},
-        slot=slot,
-        product_slug="sample",
-        context=context,
+    out = render_section_component(
+        templates=TemplateSet.of([broken]), slot=SLOT, product_slug="sample", context=context, section_id="s"
     )
-    assert component == render_component(BUILT_IN[slot], context)
+
+    assert out == render(built_in(SLOT), context, source=BUILT_INS_ONLY, product_slug="sample", root_id="s")
+    assert failures("broken", "v7") == before + 1
+
+
+def test_a_broken_card_template_does_not_leak_into_the_fallback():
+    context = sample_contexts(SLOT)[0]
+    bad_card = TemplateEntry(
+        "bad-card", "v1", {"type": "card", "props": {"offer_id": "{{ nope }}"}}, slot=Slot.OFFER_CARD
+    )
+    out = render_section_component(
+        templates=TemplateSet.of([bad_card]), slot=SLOT, product_slug="sample", context=context, section_id="s"
+    )
+    cards = out["children"][0]["children"]
+    assert [c["props"]["offer_id"] for c in cards] == ["offer-1", "offer-2"]
+
+
+def test_old_clients_get_fallbacks_instead_of_unknown_types():
+    context = sample_contexts(SLOT)[0]
+    newest = render_section_component(
+        templates=TemplateSet(), slot=SLOT, product_slug="sample", context=context, section_id="s"
+    )
+    old = render_section_component(
+        templates=TemplateSet(), slot=SLOT, product_slug="sample", context=context, section_id="s", client_version=1
+    )
+
+    def types(node):
+        yield node["type"]
+        for child in node.get("children", []):
+            yield from types(child)
+
+    assert "countdown" in set(types(newest))
+    assert "countdown" not in set(types(old))
+    assert min_client_version(newest) == 2
+    assert min_client_version(old) == 1
+
+
+def test_a_banner_becomes_a_card_with_its_text_for_old_clients():
+    banner = {
+        "type": "banner",
+        "id": "b",
+        "props": {"title": "Sale", "body": "Now"},
+        "action": {"type": "track", "event": "x"},
+    }
+    card = adapt_for_client({"type": "stack", "id": "s", "children": [banner]}, 1)["children"][0]
+    assert card["type"] == "card"
+    assert [c["props"]["text"] for c in card["children"]] == ["Sale", "Now"]
+    assert card["action"] == banner["action"]

@@ -1,0 +1,309 @@
+"""The template engine: compile a template tree once, render it with data many times.
+
+A template tree is a component tree (catalogue.py) where
+
+- any string may hold bindings: ``"{{ offer.title }}"`` or ``"Ends {{ offer.expires_at | date }}"``.
+  A string that is one binding keeps the value's type (a number stays a number, null stays null);
+  bindings are Jinja2 expressions evaluated in a ``SandboxedEnvironment`` with ``StrictUndefined``:
+  no code execution, no attribute access beyond the plain data handed in, and a missing field is
+  an error rather than an empty string;
+- ``"if": "{{ offer.price }}"`` leaves the node out when the expression is false;
+- ``"repeat": {"for": "offer", "in": "offers"}`` renders the node once per item, with the item
+  bound to ``offer``;
+- ``{"ref": "<template key>"}`` includes another template, ``{"slot": "offer.card"}`` the template
+  that fills that slot for the product being rendered (or the built-in one); both may carry
+  ``if`` and ``repeat``. Cycles are refused when a template is checked and stopped at render time.
+- ``id`` may be given (bindings allowed; on an include it names the included root); otherwise each
+  node's id is derived from its parent's id and its position (and the item's ``id`` inside a
+  repeat), so ids are stable across renders.
+
+Nothing here touches the database: templates come in through a :class:`TemplateSource`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from .schema import Issue
+
+MAX_INCLUDE_DEPTH = 8
+_SINGLE_BINDING = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
+_CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+class TemplateInvalid(Exception):
+    """A template tree cannot be compiled; ``issues`` name each problem's JSON path."""
+
+    def __init__(self, issues: list[Issue]):
+        super().__init__("; ".join(f"{i.path}: {i.message}" for i in issues))
+        self.issues = issues
+
+
+class RenderFailed(Exception):
+    """Rendering failed for this data; ``path`` is where in the template."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _currency(amount: Any, currency: str = "EUR") -> str:
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    symbol = _CURRENCY_SYMBOLS.get(str(currency), f"{currency} ")
+    return f"{symbol}{value:,.2f}"
+
+
+def _date(value: Any, length: int = 10) -> str:
+    """ISO date-times shortened to the date (or the first ``length`` characters)."""
+    return str(value or "")[:length]
+
+
+_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_env.filters["currency"] = _currency
+_env.filters["date"] = _date
+
+
+# --- compiled form ------------------------------------------------------------------------------
+
+Value = Callable[[Mapping[str, Any]], Any]
+
+
+def _constant(value: Any) -> Value:
+    return lambda context: value
+
+
+@dataclass
+class _Repeat:
+    name: str
+    items: Value
+
+
+@dataclass
+class _Node:
+    path: str  # JSON path in the template, for errors
+    condition: Value | None
+    repeat: _Repeat | None
+
+
+@dataclass
+class _Component(_Node):
+    type: str = ""
+    id: Value | None = None
+    props: dict[str, Value] = field(default_factory=dict)
+    action: dict[str, Value] | None = None
+    children: list[_Node] | None = None
+
+
+@dataclass
+class _Include(_Node):
+    ref: str | None = None
+    slot: str | None = None
+    id: Value | None = None  # the included root's id, unless that template sets its own
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template compiled once (per version) and rendered many times."""
+
+    key: str
+    root: _Node
+    refs: frozenset[str]  # template keys it includes
+    slots: frozenset[str]  # slots it includes
+
+
+class TemplateSource(Protocol):
+    """Where included templates come from (the published set, or a draft being previewed)."""
+
+    def by_key(self, key: str) -> CompiledTemplate | None: ...
+
+    def for_slot(self, slot: str, product_slug: str) -> CompiledTemplate: ...
+
+
+def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
+    if isinstance(raw, str) and "{{" in raw:
+        try:
+            single = _SINGLE_BINDING.match(raw.strip())
+            if single:
+                expression = _env.compile_expression(single.group("expr").strip(), undefined_to_none=False)
+
+                def evaluate(context: Mapping[str, Any]) -> Any:
+                    value = expression(**context)
+                    if isinstance(value, Undefined):
+                        value._fail_with_undefined_error()  # a missing field is an error, not null
+                    return value
+
+                return evaluate
+            template = _env.from_string(raw)
+            return lambda context: template.render(context)
+        except TemplateError as exc:
+            issues.append(Issue(path, f"binding error: {exc.message or exc}"))
+            return _constant(None)
+    if isinstance(raw, dict):
+        parts = {key: _compile_value(value, f"{path}.{key}", issues) for key, value in raw.items()}
+        return lambda context: {key: value(context) for key, value in parts.items()}
+    if isinstance(raw, list):
+        items = [_compile_value(value, f"{path}[{index}]", issues) for index, value in enumerate(raw)]
+        return lambda context: [item(context) for item in items]
+    return _constant(raw)
+
+
+def _compile_node(raw: Any, path: str, issues: list[Issue], refs: set[str], slots: set[str]) -> _Node | None:
+    if not isinstance(raw, dict):
+        issues.append(Issue(path, "a node must be an object"))
+        return None
+    condition = _compile_value(raw["if"], f"{path}.if", issues) if "if" in raw else None
+    repeat = None
+    if "repeat" in raw:
+        spec = raw["repeat"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("for"), str) or not isinstance(spec.get("in"), str):
+            issues.append(Issue(f"{path}.repeat", "repeat needs 'for' (a name) and 'in' (an expression)"))
+        else:
+            expression = spec["in"].strip()
+            if expression.startswith("{{") and expression.endswith("}}"):
+                expression = expression[2:-2]
+            repeat = _Repeat(spec["for"], _compile_value("{{ " + expression + " }}", f"{path}.repeat.in", issues))
+    if "ref" in raw or "slot" in raw:
+        if "ref" in raw:
+            refs.add(str(raw["ref"]))
+        else:
+            slots.add(str(raw["slot"]))
+        include_id = _compile_value(raw["id"], f"{path}.id", issues) if "id" in raw else None
+        return _Include(path, condition, repeat, ref=raw.get("ref"), slot=raw.get("slot"), id=include_id)
+    children = None
+    if isinstance(raw.get("children"), list):
+        children = [
+            node
+            for index, child in enumerate(raw["children"])
+            if (node := _compile_node(child, f"{path}.children[{index}]", issues, refs, slots)) is not None
+        ]
+    props: dict[str, Any] = raw["props"] if isinstance(raw.get("props"), dict) else {}
+    action: dict[str, Any] | None = raw["action"] if isinstance(raw.get("action"), dict) else None
+    return _Component(
+        path,
+        condition,
+        repeat,
+        type=str(raw.get("type", "")),
+        id=_compile_value(raw["id"], f"{path}.id", issues) if "id" in raw else None,
+        props={name: _compile_value(value, f"{path}.props.{name}", issues) for name, value in props.items()},
+        action=(
+            {name: _compile_value(value, f"{path}.action.{name}", issues) for name, value in action.items()}
+            if action is not None
+            else None
+        ),
+        children=children,
+    )
+
+
+def compile_template(key: str, tree: Any) -> CompiledTemplate:
+    """Compile a (structurally valid) template tree; binding syntax errors raise TemplateInvalid."""
+    issues: list[Issue] = []
+    refs: set[str] = set()
+    slots: set[str] = set()
+    root = _compile_node(tree, "$", issues, refs, slots)
+    if issues or root is None:
+        raise TemplateInvalid(issues or [Issue("$", "a template must be one node")])
+    return CompiledTemplate(key=key, root=root, refs=frozenset(refs), slots=frozenset(slots))
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    source: TemplateSource
+    product_slug: str
+    template_key: str
+    depth: int = 0
+
+
+def _item_key(item: Any, index: int) -> str:
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str | int):
+        return re.sub(r"[^A-Za-z0-9_.:-]", "_", str(item["id"]))
+    return str(index)
+
+
+def _expand(node: _Node, context: Mapping[str, Any], base_id: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """The contexts (and default ids) a node renders with: none, one, or one per repeated item."""
+    if node.repeat is None:
+        if node.condition is None or node.condition(context):
+            yield context, base_id
+        return
+    items = node.repeat.items(context)
+    if items is None:
+        return
+    if not isinstance(items, list | tuple):
+        raise RenderFailed(f"{node.path}.repeat.in", f"expected a list, got {type(items).__name__}")
+    for index, item in enumerate(items):
+        item_context = {**context, node.repeat.name: item}
+        if node.condition is None or node.condition(item_context):
+            yield item_context, f"{base_id}-{_item_key(item, index)}"
+
+
+def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _Scope) -> list[dict[str, Any]]:
+    try:
+        out: list[dict[str, Any]] = []
+        for node_context, node_id in _expand(node, context, base_id):
+            if isinstance(node, _Include):
+                include_id = str(node.id(node_context)) if node.id else node_id
+                out.append(_render_include(node, node_context, include_id, scope))
+                continue
+            assert isinstance(node, _Component)
+            rendered: dict[str, Any] = {"type": node.type, "id": str(node.id(node_context)) if node.id else node_id}
+            rendered["props"] = {name: value(node_context) for name, value in node.props.items()}
+            if node.action is not None:
+                rendered["action"] = {name: value(node_context) for name, value in node.action.items()}
+            if node.children is not None:
+                rendered["children"] = [
+                    child_out
+                    for index, child in enumerate(node.children)
+                    for child_out in _render_node(child, node_context, f"{rendered['id']}-{index}", scope)
+                ]
+            out.append(rendered)
+        return out
+    except RenderFailed:
+        raise
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise RenderFailed(f"{scope.template_key}:{node.path}", message) from exc
+
+
+def _render_include(node: _Include, context: Mapping[str, Any], node_id: str, scope: _Scope) -> dict[str, Any]:
+    if scope.depth >= MAX_INCLUDE_DEPTH:
+        raise RenderFailed(node.path, f"templates nest more than {MAX_INCLUDE_DEPTH} deep (a cycle?)")
+    if node.ref is not None:
+        included = scope.source.by_key(node.ref)
+        if included is None:
+            raise RenderFailed(node.path, f"no published template {node.ref!r}")
+    else:
+        included = scope.source.for_slot(str(node.slot), scope.product_slug)
+    inner = _Scope(scope.source, scope.product_slug, included.key, scope.depth + 1)
+    rendered = _render_node(included.root, context, node_id, inner)
+    if len(rendered) != 1:
+        raise RenderFailed(node.path, f"template {included.key!r} rendered {len(rendered)} nodes instead of one")
+    return rendered[0]
+
+
+def render(
+    template: CompiledTemplate,
+    context: Mapping[str, Any],
+    *,
+    source: TemplateSource,
+    product_slug: str = "",
+    root_id: str = "root",
+) -> dict[str, Any]:
+    """Render a compiled template to exactly one component."""
+    nodes = _render_node(template.root, context, root_id, _Scope(source, product_slug, template.key))
+    if len(nodes) != 1:
+        raise RenderFailed("$", f"a template must render to one component, not {len(nodes)}")
+    return nodes[0]

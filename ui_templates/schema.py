@@ -1,0 +1,204 @@
+"""JSON Schemas derived from the catalogue, and validation that names the JSON path at fault.
+
+- ``document_schema()``: a rendered component tree, as clients receive it (served at
+  ``/api/v1/ui/schema/``).
+- ``template_schema()``: a template tree as marketers write it: the same components, where any
+  prop may instead be a binding string (``"{{ offer.title }}"``), plus the directives ``repeat``,
+  ``if``, ``ref`` and ``slot`` (docs/sdui.md). The admin editor's forms come from it.
+
+Nothing here is written by hand per component: both schemas are built from ``catalogue.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .catalogue import ACTIONS, CATALOGUE_VERSION, COMPONENTS, ComponentSpec, Prop
+
+MAX_DEPTH = 12
+MAX_NODES = 500
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+BINDING = {"type": "string", "pattern": r"\{\{.*\}\}", "description": "A binding, e.g. {{ offer.title }}"}
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a tree: where (a JSON path such as ``$.children[0].props.text``) and what."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+def _prop_schema(prop: Prop, *, template: bool) -> dict[str, Any]:
+    schema = prop.json_schema()
+    return {"anyOf": [schema, BINDING]} if template else schema
+
+
+def _props_schema(props: dict[str, Prop], *, template: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: _prop_schema(prop, template=template) for name, prop in props.items()},
+        "required": [name for name, prop in props.items() if prop.required],
+        "additionalProperties": False,
+    }
+
+
+def _action_schema(*, template: bool) -> dict[str, Any]:
+    variants = []
+    for spec in ACTIONS.values():
+        variant = _props_schema(spec.params, template=template)
+        variant["properties"] = {"type": {"const": spec.type}, **variant["properties"]}
+        variant["required"] = ["type", *variant["required"]]
+        variants.append({"if": {"properties": {"type": {"const": spec.type}}}, "then": variant})
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": sorted(ACTIONS)}},
+        "allOf": variants,
+    }
+
+
+def _component_schema(spec: ComponentSpec, *, template: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "type": {"const": spec.type},
+        "id": {"anyOf": [{"type": "string", "pattern": ID_PATTERN}, BINDING]} if template else {"type": "string"},
+        "props": _props_schema(spec.props, template=template),
+    }
+    if spec.children:
+        properties["children"] = {"type": "array", "items": {"$ref": "#/$defs/node"}}
+    if spec.action != "none":
+        properties["action"] = {"$ref": "#/$defs/action"}
+    if template:
+        properties["if"] = BINDING | {"pattern": r".+", "description": "An expression; the node is left out when false"}
+        properties["repeat"] = {"$ref": "#/$defs/repeat"}
+    required = ["type"] if template else ["type", "id"]
+    if spec.action == "required":
+        required.append("action")
+    if any(prop.required for prop in spec.props.values()):
+        required.append("props")
+    return {
+        "type": "object",
+        "title": spec.type,
+        "description": spec.description,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+        "x-since": spec.since,
+        **({"x-fallback": spec.fallback_type} if spec.fallback_type else {}),
+    }
+
+
+def _schema(*, template: bool) -> dict[str, Any]:
+    defs: dict[str, Any] = {spec.type: _component_schema(spec, template=template) for spec in COMPONENTS.values()}
+    defs["action"] = _action_schema(template=template)
+    dispatch = [
+        {"if": {"properties": {"type": {"const": name}}, "required": ["type"]}, "then": {"$ref": f"#/$defs/{name}"}}
+        for name in COMPONENTS
+    ]
+    node: dict[str, Any] = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": sorted(COMPONENTS)}},
+        "allOf": dispatch,
+    }
+    if template:
+        defs["repeat"] = {
+            "type": "object",
+            "required": ["for", "in"],
+            "properties": {
+                "for": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$"},
+                "in": {"type": "string", "minLength": 1, "description": "An expression giving a list"},
+            },
+            "additionalProperties": False,
+        }
+        include = {
+            "type": "object",
+            "properties": {
+                "ref": {"type": "string", "minLength": 1, "description": "Include the template with this key"},
+                "slot": {"type": "string", "minLength": 1, "description": "Include the template filling this slot"},
+                "if": BINDING | {"pattern": r".+"},
+                "repeat": {"$ref": "#/$defs/repeat"},
+                "id": {"anyOf": [{"type": "string", "pattern": ID_PATTERN}, BINDING]},
+            },
+            "oneOf": [{"required": ["ref"]}, {"required": ["slot"]}],
+            "additionalProperties": False,
+        }
+        defs["include"] = include
+        node = {
+            "if": {"type": "object", "anyOf": [{"required": ["ref"]}, {"required": ["slot"]}]},
+            "then": {"$ref": "#/$defs/include"},
+            "else": node,
+        }
+    defs["node"] = node
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:homeservice:sdui:{'template' if template else 'document'}:v{CATALOGUE_VERSION}",
+        "title": "SDUI template tree" if template else "SDUI component tree",
+        "x-catalogue-version": CATALOGUE_VERSION,
+        "$ref": "#/$defs/node",
+        "$defs": defs,
+    }
+
+
+@functools.cache
+def document_schema() -> dict[str, Any]:
+    return _schema(template=False)
+
+
+@functools.cache
+def template_schema() -> dict[str, Any]:
+    return _schema(template=True)
+
+
+@functools.cache
+def _validator(template: bool) -> Draft202012Validator:
+    return Draft202012Validator(template_schema() if template else document_schema())
+
+
+def _walk(node: Any, path: str, depth: int) -> Iterator[tuple[str, int]]:
+    if isinstance(node, dict):
+        yield path, depth
+        children = node.get("children")
+        if isinstance(children, list):
+            for index, child in enumerate(children):
+                yield from _walk(child, f"{path}.children[{index}]", depth + 1)
+
+
+def _limit_issues(tree: Any) -> list[Issue]:
+    issues = []
+    nodes = list(_walk(tree, "$", 1))
+    deepest = max(nodes, key=lambda item: item[1], default=None)
+    if deepest and deepest[1] > MAX_DEPTH:
+        issues.append(Issue(deepest[0], f"the tree is {deepest[1]} levels deep; at most {MAX_DEPTH} are allowed"))
+    if len(nodes) > MAX_NODES:
+        issues.append(Issue("$", f"the tree has {len(nodes)} nodes; at most {MAX_NODES} are allowed"))
+    return issues
+
+
+def _schema_issues(tree: Any, *, template: bool) -> list[Issue]:
+    found = []
+    for error in _validator(template).iter_errors(tree):
+        # if/then dispatch reports the innermost failure; keep the most specific message per path.
+        leaves = [error] if not error.context else [e for e in error.context]
+        for leaf in leaves:
+            found.append(Issue(leaf.json_path, leaf.message))
+    unique = {(i.path, i.message): i for i in found}
+    return sorted(unique.values(), key=lambda i: (i.path, i.message))
+
+
+def validate_document(tree: Any) -> list[Issue]:
+    """Problems of a rendered tree (empty: valid)."""
+    return _limit_issues(tree) + _schema_issues(tree, template=False)
+
+
+def validate_template_tree(tree: Any) -> list[Issue]:
+    """Structural problems of a template tree (bindings, refs and cycles: see the engine)."""
+    return _limit_issues(tree) + _schema_issues(tree, template=True)
