@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
+
 import pytest
 import yaml
+from django.core.management import call_command
 from jsonschema import Draft202012Validator
 from rest_framework.test import APIClient
 
 from ui_templates.catalogue import ACTIONS, CATALOGUE_VERSION, COMPONENTS
+from ui_templates.management.commands.sdui_schema import schema_text
 from ui_templates.schema import document_schema, template_schema
 
 pytestmark = pytest.mark.django_db
@@ -102,3 +108,31 @@ def test_the_openapi_schema_documents_both_endpoints(api_client: APIClient) -> N
     kind = next(p for p in paths[SCHEMA_URL]["get"]["parameters"] if p["name"] == "kind")
     assert kind["schema"]["enum"] == ["document", "template"]
     assert paths[CATALOGUE_URL]["get"]["operationId"] == "ui_catalogue"
+
+
+# --- manage.py sdui_schema and the committed copy ----------------------------------------------
+
+COMMITTED_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "sdui-schema.json"
+
+
+def test_the_committed_schema_is_the_current_one() -> None:
+    assert COMMITTED_SCHEMA.read_text() == schema_text("document"), (
+        "docs/sdui-schema.json is out of date: run "
+        "`DEBUG=true .venv/bin/python manage.py sdui_schema --output docs/sdui-schema.json`"
+    )
+
+
+def test_the_command_writes_the_document_schema_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "schema.json"
+
+    call_command("sdui_schema", "--output", str(target), stderr=io.StringIO())
+
+    assert json.loads(target.read_text()) == document_schema()
+
+
+def test_the_command_writes_the_template_schema_to_stdout() -> None:
+    out = io.StringIO()
+
+    call_command("sdui_schema", "--kind", "template", stdout=out)
+
+    assert json.loads(out.getvalue()) == template_schema()
