@@ -1,7 +1,9 @@
 """The WebSocket consumer for ``/ws/home/`` (protocol: docs/websocket.md).
 
 A thin adapter: it authenticates, joins the user's groups, sends the feed from the selectors and
-relays ``feed.changed`` events as ``feed.updated`` messages holding only what changed.
+relays ``feed.changed`` events as ``feed.updated`` messages holding only what changed. Every
+feed it sends (snapshot, resume, updates) is rendered for the catalogue version the client
+declared on the handshake (recommendations/client_version.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from homeservice.errors import ApplicationError
+
 from . import live
+from .client_version import client_version_from_scope
 from .feed import feed_diff
 from .selectors import home_feed
 
@@ -22,15 +27,26 @@ logger = logging.getLogger(__name__)
 # Close codes (docs/websocket.md). 4401 is only seen by clients whose server accepts first;
 # a refused handshake is an HTTP 403.
 CLOSE_UNAUTHENTICATED = 4401
+# An invalid client version: the handshake is accepted so that the client (a browser cannot read
+# a refused handshake's status) gets an ``error`` message saying why, then closed with this code.
+CLOSE_INVALID_CLIENT_VERSION = 4400
 
 
 class HomeConsumer(AsyncJsonWebsocketConsumer):
     groups: list[str] = []
+    client_version: int | None = None  # the catalogue version the client renders; None: the newest
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.client_version = client_version_from_scope(self.scope)
+        except ApplicationError as exc:
+            await self.accept()
+            await self._error(exc.code, exc.message)
+            await self.close(code=CLOSE_INVALID_CLIENT_VERSION)
             return
         self.user = user
         self.user_group = live.user_group(user.pk)
@@ -47,7 +63,7 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _load_feed(self) -> dict[str, Any]:
-        return home_feed(user=self.user)
+        return home_feed(user=self.user, client_version=self.client_version)
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..client_version import HEADER, check_client_version
 from ..selectors import home_feed
 
 
@@ -33,17 +34,35 @@ class HomeFeedApi(APIView):
         parameters=[
             OpenApiParameter(
                 "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="A version seen before."
-            )
+            ),
+            OpenApiParameter(
+                HEADER,
+                OpenApiTypes.INT,
+                OpenApiParameter.HEADER,
+                description="The component catalogue version the client renders (at least 1; missing: the "
+                "newest). Newer components are replaced by their fallbacks or left out (docs/sdui.md).",
+            ),
         ],
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="The feed document; ETag is its version."),
             304: OpenApiResponse(description="The feed is unchanged since the version in If-None-Match."),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid X-SDUI-Version (invalid_client_version)."),
             401: OpenApiResponse(description="Missing, invalid or expired access token."),
         },
     )
     def get(self, request: Request) -> Response:
-        feed: dict[str, Any] = home_feed(user=request.user)  # type: ignore[arg-type]  # authenticated
-        headers = {"ETag": f'"{feed["version"]}"', "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+        client_version = check_client_version(request.headers.get(HEADER))
+        feed: dict[str, Any] = home_feed(
+            user=request.user,  # type: ignore[arg-type]  # authenticated
+            client_version=client_version,
+        )
+        # The version hashes the content as rendered for this client version, so the ETag differs
+        # between client versions whenever their documents differ.
+        headers = {
+            "ETag": f'"{feed["version"]}"',
+            "Cache-Control": "private, no-cache",
+            "Vary": f"Authorization, {HEADER}",
+        }
         if etag_matches(request.headers.get("If-None-Match"), feed["version"]):
             return Response(status=304, headers=headers)
         return Response(feed, headers=headers)
