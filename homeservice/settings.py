@@ -176,6 +176,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DEALS_POLL_TICK_SECONDS,
         "options": {"expires": DEALS_POLL_TICK_SECONDS},
     },
+    # Campaign schedules of templates (publish at / unpublish at), to the half minute.
+    "templates-apply-schedules": {
+        "task": "ui_templates.tasks.templates_apply_schedules",
+        "schedule": 30.0,
+        "options": {"expires": 30},
+    },
 }
 
 # --- Product backends and the feed ------------------------------------------------------------

@@ -6,5 +6,12 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Recommendations"
 
     def ready(self) -> None:
-        # Listen to the products app's one hook (deals changed) to push live updates.
-        from . import receivers  # noqa: F401
+        # Listen to the hooks of the apps below (deals changed, template published) to push live
+        # updates, and give the template admin real data to check and preview templates with.
+        from ui_templates import hooks
+
+        from . import preview, receivers  # noqa: F401
+        from .demo import DEMO_USERS
+
+        hooks.register_sample_provider(preview.demo_samples)
+        hooks.register_preview_provider(preview.preview_feed, users=DEMO_USERS)

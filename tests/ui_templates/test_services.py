@@ -1,0 +1,171 @@
+"""Template services: checks name the JSON path; versions, publishing, roll-back, withdrawal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from homeservice.errors import ApplicationError
+from tests.factories import UserFactory
+from tests.ui_templates.bad_input import BAD_TREES, LOOP_A, WITH_LOOP_A
+from ui_templates import hooks, services
+from ui_templates.models import ComponentTemplate, TemplateEvent
+from ui_templates.samples import sample_contexts
+from ui_templates.schema import Issue
+from ui_templates.slots import Slot
+from ui_templates.template_set import BUILT_INS_ONLY, TemplateSet
+
+BADGE_CARD: dict[str, Any] = {
+    "type": "card",
+    "props": {"offer_id": "{{ offer.id }}"},
+    "children": [
+        {"type": "badge", "props": {"label": "Deal", "tone": "promo"}},
+        {"type": "text", "props": {"text": "{{ offer.title }}"}},
+    ],
+}
+
+
+def check(tree: Any, *, key: str = "t", slot: str = "", source: TemplateSet = BUILT_INS_ONLY) -> list[Issue]:
+    samples = [services.Sample(label="sample", context=c) for c in sample_contexts(slot)]
+    return services.template_check(key=key, tree=tree, slot=slot, product_slug="", source=source, samples=samples)
+
+
+@pytest.mark.parametrize(
+    ("key", "tree", "path", "words"), [case[1:] for case in BAD_TREES], ids=[case[0] for case in BAD_TREES]
+)
+def test_bad_trees_are_refused_naming_the_json_path(key: str, tree: Any, path: str, words: str) -> None:
+    issues = check(tree, key=key, source=WITH_LOOP_A)
+    assert any(issue.path == path and words in issue.message for issue in issues), issues
+
+
+def test_a_good_tree_has_no_issues() -> None:
+    assert check(BADGE_CARD, slot=Slot.OFFER_CARD) == []
+    # loop-a itself includes loop-b, which is not published: the problem is named where it is included.
+    [issue] = check({"type": "stack", "children": [{"ref": "loop-a"}]}, key="other", source=WITH_LOOP_A)
+    assert (issue.path, LOOP_A.key) == ("$.children[0].ref", "loop-a")
+    assert "'loop-b'" in issue.message
+
+
+def test_data_the_template_does_not_have_fails_the_dry_render_with_the_sample_named() -> None:
+    [issue, *_] = check({"type": "text", "props": {"text": "{{ offer.nope }}"}}, slot=Slot.OFFER_CARD)
+    assert issue.path == "t:$"  # the engine names the node that failed
+    assert issue.message.startswith("sample 'sample' / sample:")
+
+
+def test_a_rendered_document_must_be_valid_and_its_ids_unique() -> None:
+    wrong_enum = {"type": "text", "props": {"text": "x", "style": "{{ offer.title }}"}}
+    assert any(i.path == "sample 'sample' / sample: $.props.style" for i in check(wrong_enum, slot=Slot.OFFER_CARD))
+    twins = {"type": "stack", "children": [{"type": "divider", "id": "a"}, {"type": "divider", "id": "a"}]}
+    assert [i.message for i in check(twins)] == ["duplicate id 'a' (also at $.children[0])"]
+
+
+def test_samples_include_what_the_providers_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hooks, "_sample_providers", [lambda slot, product: [("zoe", {"slot": slot, "p": product})]])
+    samples = services.template_samples(slot=Slot.OFFER_CARD, product_slug="mobile")
+    assert samples[-1] == {"label": "zoe", "context": {"slot": Slot.OFFER_CARD, "p": "mobile"}}
+    assert len(samples) == len(sample_contexts(Slot.OFFER_CARD)) + 1
+
+
+# --- versions and publishing ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def template(db: None) -> ComponentTemplate:
+    return ComponentTemplate.objects.create(
+        key="mobile-card", name="Mobile card", slot=Slot.OFFER_CARD, product_slug="mobile", draft_tree=BADGE_CARD
+    )
+
+
+def test_publishing_the_draft_freezes_a_version_and_records_who(template: ComponentTemplate) -> None:
+    marketer = UserFactory.create()
+    event = services.template_draft_publish(template=template, user=marketer)
+    template.refresh_from_db()
+    assert event.action == TemplateEvent.Action.PUBLISHED
+    assert event.actor == marketer
+    assert template.published_version == event.version
+    assert event.version is not None
+    assert event.version.number == 1
+    assert event.version.created_by == marketer
+
+
+def test_versions_are_numbered_and_never_change(template: ComponentTemplate) -> None:
+    user = UserFactory.create()
+    first = services.template_version_create(template=template, tree=template.draft_tree, user=user)
+    template.draft_tree["children"][0]["props"]["label"] = "Changed"
+    template.save()
+    second = services.template_version_create(template=template, tree=template.draft_tree, user=user)
+    first.refresh_from_db()
+    assert (first.number, second.number) == (1, 2)
+    assert first.tree["children"][0]["props"]["label"] == "Deal"
+    assert second.tree["children"][0]["props"]["label"] == "Changed"
+
+
+def test_an_invalid_version_cannot_be_published(template: ComponentTemplate) -> None:
+    bad = {"type": "text", "props": {"text": 5}}
+    version = services.template_version_create(template=template, tree=bad, user=None)
+    with pytest.raises(ApplicationError) as refused:
+        services.template_publish(template=template, version=version, user=None)
+    assert refused.value.code == "template_invalid"
+    assert refused.value.details["issues"][0]["path"] == "$.props.text"
+    template.refresh_from_db()
+    assert template.published_version is None
+    assert not TemplateEvent.objects.exists()
+
+
+def test_an_invalid_draft_publishes_nothing(template: ComponentTemplate) -> None:
+    template.draft_tree = {"type": "marquee"}
+    with pytest.raises(ApplicationError):
+        services.template_draft_publish(template=template, user=None)
+    assert not template.versions.exists()
+
+
+def test_roll_back_and_unpublish_are_recorded(template: ComponentTemplate) -> None:
+    user = UserFactory.create()
+    v1 = services.template_draft_publish(template=template, user=user).version
+    template.draft_tree = {**BADGE_CARD, "children": BADGE_CARD["children"][1:]}
+    services.template_draft_publish(template=template, user=user)
+    assert v1 is not None
+
+    event = services.template_rollback(template=template, version=v1, user=user)
+    template.refresh_from_db()
+    assert (event.action, event.actor, template.published_version) == (TemplateEvent.Action.ROLLED_BACK, user, v1)
+
+    withdrawn = services.template_unpublish(template=template, user=user)
+    template.refresh_from_db()
+    assert template.published_version is None
+    assert withdrawn is not None
+    assert withdrawn.action == TemplateEvent.Action.UNPUBLISHED
+    assert services.template_unpublish(template=template, user=user) is None  # nothing left to withdraw
+    assert list(template.events.values_list("action", flat=True)) == [
+        "unpublished",
+        "rolled_back",
+        "published",
+        "published",
+    ]
+
+
+def test_publish_and_unpublish_send_the_hooks_after_commit(
+    template: ComponentTemplate, django_capture_on_commit_callbacks: Any
+) -> None:
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    def listen(name: str) -> Any:
+        return lambda sender, **kwargs: received.append((name, kwargs))
+
+    published, unpublished = listen("published"), listen("unpublished")
+    hooks.template_published.connect(published)
+    hooks.template_unpublished.connect(unpublished)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.template_draft_publish(template=template, user=None)
+            assert received == []
+        with django_capture_on_commit_callbacks(execute=True):
+            services.template_unpublish(template=template, user=None)
+    finally:
+        hooks.template_published.disconnect(published)
+        hooks.template_unpublished.disconnect(unpublished)
+    assert [(name, kwargs.get("key")) for name, kwargs in received] == [
+        ("published", "mobile-card"),
+        ("unpublished", "mobile-card"),
+    ]
