@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -169,3 +170,23 @@ def test_publish_and_unpublish_send_the_hooks_after_commit(
         ("published", "mobile-card"),
         ("unpublished", "mobile-card"),
     ]
+
+
+@pytest.mark.django_db
+def test_the_demo_users_real_offers_are_checked_too(settings: Any) -> None:
+    from django.core.management import call_command
+
+    from recommendations.preview import demo_samples
+
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    samples = demo_samples(Slot.OFFER_CARD, "mobile")
+    assert [(label, ctx["offer"]["id"]) for label, ctx in samples] == [
+        ("alice", "alice-upgrade"),
+        ("alice", "alice-roaming"),
+    ]
+    assert samples[0][1]["section_id"] == "product-mobile"
+    # A field no offer has: the check names alice's real offers among the samples that fail.
+    template = ComponentTemplate.objects.create(key="c", name="c", slot=Slot.OFFER_CARD, product_slug="mobile")
+    issues = services.template_check_tree(template=template, tree={"type": "text", "props": {"text": "{{ offer.x }}"}})
+    assert [i.message.split(":")[0] for i in issues][-2:] == ["sample 'alice' / mobile", "sample 'alice' / mobile"]
