@@ -234,6 +234,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# /metrics (homeservice/metrics.py) answers DEBUG, direct loopback requests, and requests with
+# `Authorization: Bearer <METRICS_TOKEN>` when this is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Security (production: DEBUG off) ---------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=True) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TESTING)
