@@ -189,8 +189,11 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
 
     def unpublish_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
         template = self._template(request, pk, publish=True)
-        if services.template_unpublish(template=template, user=request.user):
-            messages.success(request, "The template was withdrawn; its slot shows the default template again.")
+        try:
+            if services.template_unpublish(template=template, user=request.user):
+                messages.success(request, "The template was withdrawn; its slot shows the default template again.")
+        except ApplicationError as exc:
+            _issue_messages(request, exc)
         return HttpResponseRedirect(reverse("admin:ui_templates_componenttemplate_versions", args=[pk]))
 
     def schedule_view(self, request: HttpRequest, pk: int, version_pk: int) -> HttpResponseRedirect:

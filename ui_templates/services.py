@@ -212,7 +212,22 @@ def template_rollback(*, template: ComponentTemplate, version: TemplateVersion, 
 
 
 def template_unpublish(*, template: ComponentTemplate, user: User, note: str = "") -> TemplateEvent | None:
-    """Withdraw the template: its slot shows the built-in (or general) template again."""
+    """Withdraw the template: its slot shows the built-in (or general) template again.
+
+    Refused (``template_in_use``) while another published template includes it by key.
+    """
+    published = published_templates()
+    dependents = sorted(
+        key
+        for key in published.entries
+        if key != template.key and template.key in (compiled.refs if (compiled := published.by_key(key)) else ())
+    )
+    if dependents and template.published_version_id is not None:
+        raise ApplicationError(
+            "template_in_use",
+            f"Published templates include this one: {', '.join(dependents)}. Withdraw or change them first.",
+            details={"used_by": dependents},
+        )
     with transaction.atomic():
         version = template.published_version
         if version is None:
@@ -299,6 +314,9 @@ def templates_apply_schedules(*, now: datetime) -> dict[str, int]:
         .select_related("published_version")
     )
     for template in ended:
-        template_unpublish(template=template, user=None, note="scheduled")
-        withdrawn += 1
+        try:
+            template_unpublish(template=template, user=None, note="scheduled")
+            withdrawn += 1
+        except ApplicationError as exc:
+            logger.warning("scheduled unpublish of %s refused: %s", template.key, exc.message)
     return {"published": published, "unpublished": withdrawn}

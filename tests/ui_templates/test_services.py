@@ -190,3 +190,19 @@ def test_the_demo_users_real_offers_are_checked_too(settings: Any) -> None:
     template = ComponentTemplate.objects.create(key="c", name="c", slot=Slot.OFFER_CARD, product_slug="mobile")
     issues = services.template_check_tree(template=template, tree={"type": "text", "props": {"text": "{{ offer.x }}"}})
     assert [i.message.split(":")[0] for i in issues][-2:] == ["sample 'alice' / mobile", "sample 'alice' / mobile"]
+
+
+def test_a_part_other_published_templates_include_cannot_be_withdrawn(db: None) -> None:
+    part = ComponentTemplate.objects.create(key="part", name="Part", draft_tree={"type": "divider"})
+    services.template_draft_publish(template=part, user=None)
+    user = ComponentTemplate.objects.create(
+        key="user", name="User", draft_tree={"type": "stack", "children": [{"ref": "part"}]}
+    )
+    services.template_draft_publish(template=user, user=None)
+
+    with pytest.raises(ApplicationError) as refused:
+        services.template_unpublish(template=part, user=None)
+    assert (refused.value.code, refused.value.details) == ("template_in_use", {"used_by": ["user"]})
+
+    services.template_unpublish(template=user, user=None)
+    assert services.template_unpublish(template=part, user=None) is not None
