@@ -130,6 +130,21 @@ class TemplateSource(Protocol):
     def for_slot(self, slot: str, product_slug: str) -> CompiledTemplate: ...
 
 
+_RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
+
+
+def _guarded(value: Value, path: str) -> Value:
+    """Evaluation errors of a binding name the binding's own path."""
+
+    def run(context: Mapping[str, Any]) -> Any:
+        try:
+            return value(context)
+        except _RENDER_ERRORS as exc:
+            raise RenderFailed(path, getattr(exc, "message", None) or str(exc)) from exc
+
+    return run
+
+
 def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
     if isinstance(raw, str) and "{{" in raw:
         try:
@@ -143,9 +158,9 @@ def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
                         value._fail_with_undefined_error()  # a missing field is an error, not null
                     return value
 
-                return evaluate
+                return _guarded(evaluate, path)
             template = _env.from_string(raw)
-            return lambda context: template.render(context)
+            return _guarded(lambda context: template.render(context), path)
         except TemplateError as exc:
             issues.append(Issue(path, f"binding error: {exc.message or exc}"))
             return _constant(None)
@@ -271,9 +286,11 @@ def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _
                 ]
             out.append(rendered)
         return out
-    except RenderFailed:
+    except RenderFailed as exc:
+        if exc.path.startswith("$"):  # not yet attributed to a template: it happened in this one
+            raise RenderFailed(f"{scope.template_key}:{exc.path}", exc.message) from exc
         raise
-    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except _RENDER_ERRORS as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise RenderFailed(f"{scope.template_key}:{node.path}", message) from exc
 

@@ -23,7 +23,7 @@ class ComponentTemplate(models.Model):
     )
     draft_tree = models.JSONField(default=dict, blank=True, help_text="The working copy, not yet published.")
     published_version = models.ForeignKey(
-        "TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+        "TemplateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

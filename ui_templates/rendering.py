@@ -15,7 +15,8 @@ from typing import Any
 from prometheus_client import Counter
 
 from .compat import adapt_for_client
-from .engine import RenderFailed, render
+from .defaults import built_in_key
+from .engine import RenderFailed, TemplateInvalid, render
 from .template_set import BUILT_INS_ONLY, TemplateSet, built_in
 
 logger = logging.getLogger(__name__)
@@ -37,19 +38,18 @@ def render_section_component(
     client_version: int | None = None,
 ) -> dict[str, Any]:
     """Render the section filling ``slot`` for a product, adapted to what the client renders."""
-    template = templates.for_slot(slot, product_slug)
+    entry = templates.entry_for_slot(slot, product_slug)
     try:
+        template = templates.for_slot(slot, product_slug)
         component = render(template, context, source=templates, product_slug=product_slug, root_id=section_id)
-    except RenderFailed as exc:
-        version = templates.version_tag(template.key)
-        RENDER_FAILURES.labels(slot=slot, template=template.key, version=version).inc()
+    except (RenderFailed, TemplateInvalid) as exc:
+        # TemplateInvalid: a stored tree that no longer compiles (publishing checks every tree,
+        # so only data changed behind the service's back gets here).
+        key = entry.key if entry else built_in_key(slot)
+        version = templates.version_tag(key)
+        RENDER_FAILURES.labels(slot=slot, template=key, version=version).inc()
         logger.warning(
-            "template %s (%s) failed for product %s at %s: %s; using the built-in template",
-            template.key,
-            version,
-            product_slug,
-            exc.path,
-            exc.message,
+            "template %s (%s) failed for product %s: %s; using the built-in template", key, version, product_slug, exc
         )
         component = render(
             built_in(slot), context, source=BUILT_INS_ONLY, product_slug=product_slug, root_id=section_id

@@ -75,3 +75,25 @@ def test_a_banner_becomes_a_card_with_its_text_for_old_clients():
     assert card["type"] == "card"
     assert [c["props"]["text"] for c in card["children"]] == ["Sale", "Now"]
     assert card["action"] == banner["action"]
+
+
+def test_a_failing_binding_names_the_prop_it_sits_in():
+    import pytest
+
+    from ui_templates.engine import RenderFailed, compile_template
+
+    tree = {"type": "stack", "children": [{"type": "text", "props": {"text": "{{ offer.nope }}"}}]}
+    with pytest.raises(RenderFailed) as failure:
+        render(compile_template("k", tree), {"offer": {}}, source=BUILT_INS_ONLY)
+    assert failure.value.path == "k:$.children[0].props.text"
+
+
+def test_a_stored_tree_that_no_longer_compiles_falls_back_instead_of_failing_the_feed():
+    context = sample_contexts(SLOT)[0]
+    corrupt = TemplateEntry("corrupt", "v2", {"type": "text", "props": {"text": "{{ unclosed "}}, slot=SLOT)
+    before = failures("corrupt", "v2")
+    out = render_section_component(
+        templates=TemplateSet.of([corrupt]), slot=SLOT, product_slug="sample", context=context, section_id="s"
+    )
+    assert out["type"] == "section"
+    assert failures("corrupt", "v2") == before + 1

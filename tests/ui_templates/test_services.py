@@ -50,7 +50,7 @@ def test_a_good_tree_has_no_issues() -> None:
 
 def test_data_the_template_does_not_have_fails_the_dry_render_with_the_sample_named() -> None:
     [issue, *_] = check({"type": "text", "props": {"text": "{{ offer.nope }}"}}, slot=Slot.OFFER_CARD)
-    assert issue.path == "t:$"  # the engine names the node that failed
+    assert issue.path == "t:$.props.text"  # the engine names the binding that failed
     assert issue.message.startswith("sample 'sample' / sample:")
 
 
@@ -206,3 +206,15 @@ def test_a_part_other_published_templates_include_cannot_be_withdrawn(db: None) 
 
     services.template_unpublish(template=user, user=None)
     assert services.template_unpublish(template=part, user=None) is not None
+
+
+@pytest.mark.django_db
+def test_a_published_template_can_be_deleted_with_its_versions():
+    from ui_templates.models import ComponentTemplate, TemplateVersion
+
+    template = ComponentTemplate.objects.create(key="gone", name="Gone", draft_tree={"type": "divider"})
+    version = TemplateVersion.objects.create(template=template, number=1, tree={"type": "divider"})
+    template.published_version = version
+    template.save()
+    template.delete()
+    assert not TemplateVersion.objects.filter(pk=version.pk).exists()
