@@ -170,7 +170,56 @@ def text_table(rows: list[Row], baseline: Row | None) -> str:
     return "\n".join(lines)
 
 
-def markdown_section(*, rows: list[Row], baseline: Row | None, machine: dict[str, Any], context: dict[str, Any]) -> str:
+def render_text_table(rows: list[dict[str, Any]]) -> str:
+    """bench/render.py's rows (``--json``) for the terminal."""
+    header = f"{'render benchmark':<62}{'sections/s':>12}{'µs/section':>12}{'min-max µs':>16}{'nodes':>7}  target"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        spread = f"{r['us_min']:.0f} to {r['us_max']:.0f}"
+        lines.append(
+            f"{r['case']:<62}{r['sections_per_s']:>12,.0f}{r['us_per_section']:>12.0f}{spread:>16}{r['nodes']:>7}"
+            f"  {_render_verdict(r)}"
+        )
+    return "\n".join(lines)
+
+
+def _render_verdict(row: dict[str, Any]) -> str:
+    return f"{'met' if row['meets_target'] else 'MISSED'} (< {row['target_us']:,.0f} µs)"
+
+
+def render_markdown(rows: list[dict[str, Any]], context: dict[str, Any]) -> list[str]:
+    """The render micro-benchmark's part of the generated section."""
+    if not rows:
+        return []
+    out = [
+        "#### Rendering one section, in-process",
+        "",
+        "| case | sections/s | µs per section (median batch) | fastest to slowest batch | nodes | target: under 1 ms |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['case']} | {r['sections_per_s']:,.0f} | {r['us_per_section']:.0f} µs | "
+            f"{r['us_min']:.0f} to {r['us_max']:.0f} µs | {r['nodes']} | {_render_verdict(r)} |"
+        )
+    first = rows[0]
+    out += [
+        "",
+        f"- `{context.get('render_command', 'python -m bench.render')}`, before the servers started: "
+        f"{first['renders']:,} timed renders per case in batches, after a warm-up.",
+        "",
+    ]
+    return out
+
+
+def markdown_section(
+    *,
+    rows: list[Row],
+    baseline: Row | None,
+    machine: dict[str, Any],
+    context: dict[str, Any],
+    render_rows: list[dict[str, Any]] | None = None,
+) -> str:
     """The generated part of docs/benchmarks.md, markers included."""
     out = [
         BEGIN,
@@ -217,6 +266,7 @@ def markdown_section(*, rows: list[Row], baseline: Row | None, machine: dict[str
         *(row.command for row in rows),
         "```",
         "",
+        *render_markdown(render_rows or [], context),
         END,
     ]
     return "\n".join(out)

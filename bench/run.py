@@ -14,6 +14,9 @@ One run (about a minute with the defaults; docs/benchmarks.md explains what it m
 5. prints the table, writes bench/results/<time>/ and the generated section of
    docs/benchmarks.md; stops its servers and deletes its Redis keys whatever happens.
 
+Before the servers, bench/render.py times section rendering in a process of its own (no
+database, no servers), pinned to the server's CPU.
+
 Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_DURATION, BENCH_WARMUP,
 BENCH_CONNECTIONS, BENCH_UPDATE_DOCS (see docs/benchmarks.md). The served project reads
 DATABASE_POOL, DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE and DATABASE_POOL_TIMEOUT from the
@@ -196,6 +199,29 @@ def database_settings(python: str, env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
+def run_render_bench(python: str, cpu: int | None, out_dir: Path) -> list[dict[str, Any]]:
+    """bench/render.py in a process of its own, pinned like the servers; its rows, as JSON."""
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    command = [*pin, python, "-m", "bench.render", "--json"]
+    say(f"render benchmark: {shlex.join(command)}")
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("the render benchmark did not finish within 300 s") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"the render benchmark failed (exit status {done.returncode}):\n{done.stdout}{done.stderr}")
+    rows: list[dict[str, Any]] = json.loads(lines[-1])
+    (out_dir / "render.json").write_text(json.dumps(rows, indent=2) + "\n")
+    for row in rows:
+        say(
+            f"render: {row['case']}: {row['us_per_section']:.0f} µs per section "
+            f"({row['sections_per_s']:,.0f} sections/s), target < {row['target_us']:.0f} µs "
+            f"{'met' if row['meets_target'] else 'MISSED'}"
+        )
+    return rows
+
+
 class Server:
     """One uvicorn process, started pinned to a CPU and stopped by its PID."""
 
@@ -319,6 +345,10 @@ def bench(
     server_cpu, wrk_cpu, warnings = cpu_plan()
     for warning in warnings:
         say(f"WARNING: {warning}")
+    python = display_python()
+
+    # 1b. The in-process render micro-benchmark (no servers), on the server's CPU.
+    render_rows = run_render_bench(python, server_cpu, out_dir)
 
     # 2. Schema and demo data. DEBUG only for the seed (it refuses to run without it).
     secret_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
@@ -337,7 +367,6 @@ def bench(
         "VAR_DIR": str(out_dir / "var"),
         "LOG_LEVEL": "WARNING",
     }
-    python = display_python()
     run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=django_env, log=prepare_log)
     run_step("seed_demo", [python, "manage.py", "seed_demo"], env={**django_env, "DEBUG": "true"}, log=prepare_log)
 
@@ -477,15 +506,27 @@ def bench(
         "db_sampler_error": sampler.error,
         "load_before": load_before,
         "warnings": warnings,
+        "render_command": shlex.join(
+            [*(["taskset", "-c", str(server_cpu)] if server_cpu is not None else []), python, "-m", "bench.render"]
+        ),
     }
     table = report.text_table(rows, baseline)
-    print(f"\n{table}\n", flush=True)
-    (out_dir / "table.txt").write_text(table + "\n")
-    results = {"machine": machine, "context": context, "rows": report.rows_as_dicts(rows, baseline)}
+    render_table = report.render_text_table(render_rows)
+    print(f"\n{table}\n\n{render_table}\n", flush=True)
+    (out_dir / "table.txt").write_text(f"{table}\n\n{render_table}\n")
+    results = {
+        "machine": machine,
+        "context": context,
+        "rows": report.rows_as_dicts(rows, baseline),
+        "render": render_rows,
+    }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     say(f"raw results: {out_dir}")
     if config.update_docs:
-        report.update_doc(DOC, report.markdown_section(rows=rows, baseline=baseline, machine=machine, context=context))
+        section = report.markdown_section(
+            rows=rows, baseline=baseline, machine=machine, context=context, render_rows=render_rows
+        )
+        report.update_doc(DOC, section)
         say(f"updated {DOC.relative_to(ROOT)}")
     failed = [row.target for row in rows if row.result.errors]
     if failed:
