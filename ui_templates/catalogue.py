@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 # The newest catalogue version. A client declares the version it renders (docs/sdui.md);
@@ -72,9 +73,18 @@ class ComponentSpec:
     fallback_type: str | None = None  # what ``fallback`` produces, for the docs and the schema
 
 
+def _readable_moment(value: Any) -> str:
+    """``2030-06-30T23:59:59Z`` as ``30 Jun 2030, 23:59 UTC`` (unparseable values as they are)."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return str(value or "")
+    return moment.strftime("%d %b %Y, %H:%M UTC")
+
+
 def _countdown_as_text(node: dict[str, Any]) -> dict[str, Any]:
     props = node.get("props", {})
-    text = f"{props.get('label') or 'Ends'} {props.get('ends_at', '')}".strip()
+    text = f"{props.get('label') or 'Ends'} {_readable_moment(props.get('ends_at'))}".strip()
     return {"type": "text", "id": node["id"], "props": {"text": text, "style": "caption"}}
 
 

@@ -242,9 +242,14 @@ class _Scope:
     depth: int = 0
 
 
+def _safe_id(raw: Any) -> str:
+    """Ids hold letters, digits and ``_.:-`` only (data may bring anything)."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", str(raw))[:200] or "_"
+
+
 def _item_key(item: Any, index: int) -> str:
     if isinstance(item, Mapping) and isinstance(item.get("id"), str | int):
-        return re.sub(r"[^A-Za-z0-9_.:-]", "_", str(item["id"]))
+        return _safe_id(item["id"])
     return str(index)
 
 
@@ -270,11 +275,14 @@ def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _
         out: list[dict[str, Any]] = []
         for node_context, node_id in _expand(node, context, base_id):
             if isinstance(node, _Include):
-                include_id = str(node.id(node_context)) if node.id else node_id
+                include_id = _safe_id(node.id(node_context)) if node.id else node_id
                 out.append(_render_include(node, node_context, include_id, scope))
                 continue
             assert isinstance(node, _Component)
-            rendered: dict[str, Any] = {"type": node.type, "id": str(node.id(node_context)) if node.id else node_id}
+            rendered: dict[str, Any] = {
+                "type": node.type,
+                "id": _safe_id(node.id(node_context)) if node.id else node_id,
+            }
             rendered["props"] = {name: value(node_context) for name, value in node.props.items()}
             if node.action is not None:
                 rendered["action"] = {name: value(node_context) for name, value in node.action.items()}

@@ -69,7 +69,9 @@ def _action_schema(*, template: bool) -> dict[str, Any]:
 def _component_schema(spec: ComponentSpec, *, template: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "type": {"const": spec.type},
-        "id": {"anyOf": [{"type": "string", "pattern": ID_PATTERN}, BINDING]} if template else {"type": "string"},
+        "id": {"anyOf": [{"type": "string", "pattern": ID_PATTERN}, BINDING]}
+        if template
+        else {"type": "string", "pattern": ID_PATTERN},
         "props": _props_schema(spec.props, template=template),
     }
     if spec.children:

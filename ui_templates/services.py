@@ -144,7 +144,7 @@ def template_check_tree(*, template: ComponentTemplate, tree: Any) -> list[Issue
     )
 
 
-def _refuse(issues: list[Issue]) -> ApplicationError:
+def template_invalid_error(issues: list[Issue]) -> ApplicationError:
     return ApplicationError(
         "template_invalid",
         f"The template has {len(issues)} problem(s); the first: {issues[0].path}: {issues[0].message}",
@@ -184,7 +184,7 @@ def template_publish(
         raise ApplicationError("template_version_mismatch", "The version belongs to another template.")
     issues = template_check_tree(template=template, tree=version.tree)
     if issues:
-        raise _refuse(issues)
+        raise template_invalid_error(issues)
     with transaction.atomic():
         template.published_version = version
         template.save(update_fields=["published_version", "updated_at"])
@@ -200,7 +200,7 @@ def template_draft_publish(*, template: ComponentTemplate, user: User, note: str
     """Freeze the draft as a new version and publish it; nothing is created when it is invalid."""
     issues = template_check_tree(template=template, tree=template.draft_tree)
     if issues:
-        raise _refuse(issues)
+        raise template_invalid_error(issues)
     with transaction.atomic():
         version = template_version_create(template=template, tree=template.draft_tree, user=user, note=note)
         return template_publish(template=template, version=version, user=user)
@@ -252,7 +252,7 @@ def template_schedule(
     if publish_at is not None:
         issues = template_check_tree(template=template, tree=version.tree)
         if issues:
-            raise _refuse(issues)
+            raise template_invalid_error(issues)
     with transaction.atomic():
         version.publish_at = publish_at
         version.unpublish_at = unpublish_at

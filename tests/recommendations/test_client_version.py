@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +96,8 @@ def test_a_v1_client_gets_a_text_fallback_instead_of_a_countdown(auth_client: AP
     [countdown] = [n for n in nodes(newest.json()["sections"][0]["component"]) if n["type"] == "countdown"]
     [fallback] = [n for n in nodes(old.json()["sections"][0]["component"]) if n["id"] == countdown["id"]]
     assert fallback["type"] == "text"
-    assert fallback["props"] == {"text": f"Ends {countdown['props']['ends_at']}", "style": "caption"}
+    ends_at = datetime.fromisoformat(countdown["props"]["ends_at"].replace("Z", "+00:00"))
+    assert fallback["props"] == {"text": f"Ends {ends_at:%d %b %Y, %H:%M} UTC", "style": "caption"}
     # and both are valid documents for their versions
     assert_valid_for(newest.json(), 2)
     assert_valid_for(old.json(), 1)
