@@ -103,7 +103,11 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
     # --- channel layer -> client -----------------------------------------------------------
     async def feed_changed(self, event: dict[str, Any]) -> None:
         product = event.get("product")
-        if product and any(s["product"] == product and s["source"] == "personalised" for s in self.feed["sections"]):
+        if (
+            event.get("reason") == "deals.changed"
+            and product
+            and any(s["product"] == product and s["source"] == "personalised" for s in self.feed["sections"])
+        ):
             return  # a product's generic deals changed, but this screen shows the user's own offers there
         new = await self._load_feed()
         if new["version"] == self.feed["version"]:

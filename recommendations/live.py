@@ -39,9 +39,12 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.exception("live update to %s could not be sent", group)
 
 
-def feed_changed_for_user(*, user_id: int, reason: str) -> None:
-    """Tell every connection of one user that their feed may have changed (after commit)."""
-    transaction.on_commit(lambda: _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason}))
+def feed_changed_for_user(*, user_id: int, reason: str, product_slug: str = "") -> None:
+    """Tell every connection of one user that their feed (``product_slug``'s section, or any
+    section when empty) may have changed (after commit)."""
+    transaction.on_commit(
+        lambda: _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+    )
 
 
 def feed_changed_for_all(*, reason: str, product_slug: str = "") -> None:

@@ -66,5 +66,5 @@ def offer_upsert(*, user: User, product: Product, payload: OfferPayload) -> Offe
             for name, value in fields.items():
                 setattr(offer, name, value)
             offer.save()
-        live.feed_changed_for_user(user_id=user.pk, reason="offer.upserted")
+        live.feed_changed_for_user(user_id=user.pk, reason="offer.upserted", product_slug=product.slug)
     return OfferUpsertResult(offer=offer, applied=True)
