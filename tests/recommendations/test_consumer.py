@@ -362,6 +362,25 @@ def test_an_offer_for_the_user_arrives_as_feed_updated() -> None:
     assert update["order"] == ["product-mobile", "product-tv"]
 
 
+def test_a_second_offer_for_a_product_already_showing_offers_arrives() -> None:
+    # given a user whose mobile section already shows a personal offer
+    user = UserFactory.create()
+    mobile = ProductFactory.create(slug="mobile")
+    offer_upsert(user=user, product=mobile, payload=offer_payload("first", "First offer"))
+
+    async def scenario() -> dict[str, Any]:
+        communicator, _ = await open_socket(bearer(user))
+        await sync_to_async(offer_upsert)(user=user, product=mobile, payload=offer_payload("second", "Second offer"))
+        update = await communicator.receive_json_from(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return update
+
+    # when another offer arrives, then the section is updated (not mistaken for a deals change)
+    update = run(scenario)
+    assert update["type"] == "feed.updated"
+    assert "Second offer" in section_titles(update["sections"][0])
+
+
 def test_changed_generic_deals_arrive_as_feed_updated() -> None:
     user = UserFactory.create()
     mobile = ProductFactory.create(slug="mobile", rank_weight=10)
