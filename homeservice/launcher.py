@@ -133,7 +133,7 @@ def main() -> int:
         print(
             f"\n  Home feed   {base}/api/v1/home/   (get a token: POST {base}/api/v1/auth/token/)\n"
             f"  API docs    {base}/api/docs/\n"
-            f"  Admin       {base}/admin/   (admin / demo1234)\n"
+            f"  Admin       {base}/admin/   (admin / demo1234; marketer: mia / demo1234)\n"
             f"  WebSocket   ws://{base.removeprefix('http://')}/ws/home/\n"
             f"  Demo users  alice, bob, carol (password demo1234)\n"
             f"  Stop with Ctrl-C.\n",

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +23,8 @@ from .services import OfferPayload, offer_upsert
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - demo users only, refused without DEBUG
 DEMO_USERS = ("alice", "bob", "carol")
+DEMO_MARKETER = "mia"
+MARKETERS_GROUP = "Marketers"  # created with its permissions by ui_templates' migration 0002
 
 # alice has offers for two products, bob for one, carol none (she sees generic deals).
 DEMO_OFFERS: dict[str, list[tuple[str, OfferPayload]]] = {
@@ -137,4 +140,11 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
         if created or not admin.check_password(DEMO_PASSWORD):
             admin.set_password(DEMO_PASSWORD)
             admin.save()
-    return {"products": len(products), "users": len(DEMO_USERS) + 1}
+        # A marketer: edits and publishes templates in the admin, sees nothing of products.
+        marketer, created = user_model.objects.get_or_create(username=DEMO_MARKETER, defaults={"is_staff": True})
+        if created or not marketer.check_password(DEMO_PASSWORD):
+            marketer.set_password(DEMO_PASSWORD)
+            marketer.is_staff = True
+            marketer.save()
+        marketer.groups.add(Group.objects.get_or_create(name=MARKETERS_GROUP)[0])
+    return {"products": len(products), "users": len(DEMO_USERS) + 2}

@@ -16,7 +16,7 @@ from ui_templates.models import ComponentTemplate
 
 pytestmark = pytest.mark.django_db
 
-DEMO_USERNAMES = ["admin", "alice", "bob", "carol"]
+DEMO_USERNAMES = ["admin", "alice", "bob", "carol", "mia"]
 
 
 def counts() -> dict[str, int]:
@@ -64,6 +64,10 @@ def test_seed_demo_creates_the_demo_products_and_users():
     assert [u.username for u in users] == DEMO_USERNAMES
     assert users.get(username="admin").is_superuser
     assert not users.get(username="alice").is_staff
+    # and mia, a marketer: staff in the Marketers group, not a superuser
+    mia = users.get(username="mia")
+    assert (mia.is_staff, mia.is_superuser) == (True, False)
+    assert list(mia.groups.values_list("name", flat=True)) == ["Marketers"]
     assert "Demo ready: 4 products" in output
 
 
@@ -118,7 +122,7 @@ def test_running_it_twice_creates_nothing_twice():
     # then
     assert counts() == first
     assert first["Product"] == 4
-    assert first["User"] == 4
+    assert first["User"] == 5
     assert first["Offer"] == 4  # alice 3, bob 1
 
 

@@ -3,7 +3,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from homeservice.errors import ApplicationError
-from recommendations.demo import DEMO_PASSWORD, DEMO_USERS, demo_seed
+from recommendations.demo import DEMO_MARKETER, DEMO_PASSWORD, DEMO_USERS, demo_seed
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo ready: {counts['products']} products; users {', '.join(DEMO_USERS)} and admin "
-                f"(password {DEMO_PASSWORD})."
+                f"Demo ready: {counts['products']} products; users {', '.join(DEMO_USERS)}, admin and "
+                f"marketer {DEMO_MARKETER} (password {DEMO_PASSWORD})."
             )
         )
