@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_jsonform",
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from homeservice.errors import ApplicationError
 
 from . import hooks, services
-from .admin_forms import ComponentTemplateForm
+from .admin_forms import RAW, ComponentTemplateForm, editor_mode
 from .catalogue import CATALOGUE_VERSION
 from .compat import min_client_version
 from .models import ComponentTemplate, TemplateEvent, TemplateVersion
@@ -70,6 +70,19 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
         # Other templates include this one by key: it stays fixed once created.
         return ("key", *self.readonly_fields) if obj else self.readonly_fields
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The editor mode the page asked for (``?editor=raw`` or the form, the default).
+        return type(form.__name__, (form,), {"editor": editor_mode(request.GET.get("editor"))})
+
+    def _keep_editor(self, request: HttpRequest, response: Any) -> Any:
+        """Back to the change page in raw mode after saving in raw mode."""
+        if editor_mode(request.GET.get("editor")) == RAW and isinstance(response, HttpResponseRedirect):
+            location = response["Location"]
+            if ("/change/" in location or location.endswith("/add/")) and "editor=" not in location:
+                response["Location"] = f"{location}{'&' if '?' in location else '?'}editor=raw"
+        return response
+
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(PUBLISH_PERMISSION)
 
@@ -106,18 +119,22 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
         obj: Any | None = None,
     ) -> HttpResponse:
         context["can_publish"] = self.has_publish_permission(request)
+        form = context["adminform"].form
+        if "draft_tree" in form.fields:
+            context["editor_shown"] = form.editor_shown
+            context["editor_fallback"] = form.editor_fallback
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     # --- save, and "Publish draft" -----------------------------------------------------------
     def response_add(self, request: HttpRequest, obj: ComponentTemplate, post_url_continue: str | None = None) -> Any:
         if "_publish" in request.POST:
-            return self._publish_draft(request, obj)
-        return super().response_add(request, obj, post_url_continue)
+            return self._keep_editor(request, self._publish_draft(request, obj))
+        return self._keep_editor(request, super().response_add(request, obj, post_url_continue))
 
     def response_change(self, request: HttpRequest, obj: ComponentTemplate) -> Any:
         if "_publish" in request.POST:
-            return self._publish_draft(request, obj)
-        return super().response_change(request, obj)
+            return self._keep_editor(request, self._publish_draft(request, obj))
+        return self._keep_editor(request, super().response_change(request, obj))
 
     def _change_url(self, obj: ComponentTemplate) -> str:
         return reverse("admin:ui_templates_componenttemplate_change", args=[obj.pk])

@@ -204,3 +204,148 @@ def validate_document(tree: Any) -> list[Issue]:
 def validate_template_tree(tree: Any) -> list[Issue]:
     """Structural problems of a template tree (bindings, refs and cycles: see the engine)."""
     return _limit_issues(tree) + _schema_issues(tree, template=True)
+
+
+def _editor_prop_schema(name: str, prop: Prop) -> dict[str, Any]:
+    schema: dict[str, Any] = {"title": name}
+    if prop.kind == "enum":
+        # ``enum`` for validation; ``choices`` (django-jsonform's own keyword) adds "not set" to the menu.
+        schema |= {"type": "string", "enum": list(prop.choices)}
+        if not prop.required:
+            schema["choices"] = [{"title": "(not set)", "value": ""}, *prop.choices]
+    elif prop.kind == "object":
+        schema |= {"type": "object", "properties": {}, "additionalProperties": {"type": "string"}}
+    elif prop.kind in ("integer", "number", "boolean"):
+        schema["type"] = prop.kind
+    else:
+        # Text of any kind, or a binding; the server checks formats when the draft is saved.
+        schema["type"] = "string"
+        if prop.kind == "text":
+            schema["widget"] = "textarea"
+    hint = " ".join(
+        part
+        for part in (
+            prop.description,
+            "Or a binding, e.g. {{ offer.title }}." if schema["type"] == "string" and prop.kind != "enum" else "",
+        )
+        if part
+    )
+    if hint:
+        schema["help_text"] = hint
+    return schema
+
+
+def _editor_object(title: str, type_name: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": title,
+        "properties": {"type": {"const": type_name, "title": "type"}, **properties},
+        "required": ["type", *required],
+        "additionalProperties": False,
+    }
+
+
+@functools.cache
+def editor_schema() -> dict[str, Any]:
+    """The template schema shaped for the admin's form editor (django-jsonform).
+
+    django-jsonform does not understand ``if``/``then``/``else``, so a node here is a ``oneOf``
+    with one object per component type (its ``type`` a ``const``) and the two includes; actions
+    likewise. Only what a form can show is accepted: enum, number and boolean props take literal
+    values (a binding there needs the raw JSON editor), other props are strings of any kind (a
+    literal or a binding). Anything this accepts, the template schema accepts once the form's
+    empty fields are left out; the server still checks every draft against ``template_schema()``.
+    """
+    binding_pattern = BINDING["pattern"]
+    if_schema = {
+        "type": "string",
+        "title": "if",
+        "pattern": r"\S",
+        "help_text": "Show only when true, e.g. {{ offer.body }}",
+    }
+    id_schema = {
+        "type": "string",
+        "title": "id",
+        "pattern": f"{ID_PATTERN}|{binding_pattern}",
+        "help_text": "Optional; made up when left empty.",
+    }
+    repeat_ref = {"$ref": "#/$defs/repeat", "title": "repeat"}
+
+    def actions(*, optional: bool) -> dict[str, Any]:
+        variants = [
+            _editor_object(
+                spec.type,
+                spec.type,
+                {name: _editor_prop_schema(name, prop) for name, prop in spec.params.items()},
+                [name for name, prop in spec.params.items() if prop.required],
+            )
+            | {"description": spec.description}
+            for spec in ACTIONS.values()
+        ]
+        if optional:
+            variants.insert(0, _editor_object("(no action)", "", {}, []))
+        return {"title": "action", "oneOf": variants}
+
+    variants = []
+    for spec in COMPONENTS.values():
+        props = {
+            "type": "object",
+            "title": "props",
+            "properties": {name: _editor_prop_schema(name, prop) for name, prop in spec.props.items()},
+            "required": [name for name, prop in spec.props.items() if prop.required],
+            "additionalProperties": False,
+        }
+        properties: dict[str, Any] = {"id": id_schema, "props": props}
+        if spec.children:
+            properties["children"] = {"type": "array", "title": "children", "items": {"$ref": "#/$defs/node"}}
+        if spec.action != "none":
+            properties["action"] = {
+                "$ref": "#/$defs/action" if spec.action == "required" else "#/$defs/optional_action"
+            }
+        properties |= {"if": if_schema, "repeat": repeat_ref}
+        required = ["props"] if any(prop.required for prop in spec.props.values()) else []
+        if spec.action == "required":
+            required.append("action")
+        variants.append(_editor_object(spec.type, spec.type, properties, required) | {"description": spec.description})
+    for directive, what in (("ref", "the template with this key"), ("slot", "the template filling this slot")):
+        variants.append(
+            {
+                "type": "object",
+                "title": f"include by {directive}",
+                "description": f"Include {what}.",
+                "properties": {
+                    directive: {"type": "string", "title": directive, "minLength": 1},
+                    "if": if_schema,
+                    "repeat": repeat_ref,
+                    "id": id_schema,
+                },
+                "required": [directive],
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:homeservice:sdui:editor:v{CATALOGUE_VERSION}",
+        "title": "Template tree",
+        "$ref": "#/$defs/node",
+        "$defs": {
+            "node": {"oneOf": variants},
+            "action": actions(optional=False),
+            "optional_action": actions(optional=True),
+            "repeat": {
+                "type": "object",
+                "title": "repeat",
+                "properties": {
+                    "for": {
+                        "type": "string",
+                        "title": "for",
+                        "pattern": r"^[a-z_][a-z0-9_]*$",
+                        "help_text": "e.g. offer",
+                    },
+                    "in": {"type": "string", "title": "in", "minLength": 1, "help_text": "e.g. offers"},
+                },
+                "required": ["for", "in"],
+                "additionalProperties": False,
+            },
+        },
+    }
