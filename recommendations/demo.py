@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,13 +17,13 @@ from homeservice.errors import ApplicationError
 from products.demo_catalogue import DEMO_PRODUCTS
 from products.models import DealSnapshot, Plan, Product
 from products.services import deals_record
+from ui_templates.groups import marketers_group
 
 from .services import OfferPayload, offer_upsert
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - demo users only, refused without DEBUG
 DEMO_USERS = ("alice", "bob", "carol")
 DEMO_MARKETER = "mia"
-MARKETERS_GROUP = "Marketers"  # created with its permissions by ui_templates' migration 0002
 
 # alice has offers for two products, bob for one, carol none (she sees generic deals).
 DEMO_OFFERS: dict[str, list[tuple[str, OfferPayload]]] = {
@@ -146,5 +145,5 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
             marketer.set_password(DEMO_PASSWORD)
             marketer.is_staff = True
             marketer.save()
-        marketer.groups.add(Group.objects.get_or_create(name=MARKETERS_GROUP)[0])
+        marketer.groups.add(marketers_group())
     return {"products": len(products), "users": len(DEMO_USERS) + 2}

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.factories import UserFactory
+from ui_templates.groups import marketers_group
 
 ADMIN = "/admin/ui_templates/componenttemplate/"
-_migration = importlib.import_module("ui_templates.migrations.0002_marketers_group")
-
-
-def marketers_group() -> Group:
-    """The group the migration creates (again, after a transactional test flushed the database)."""
-    group, created = Group.objects.get_or_create(name=_migration.GROUP)
-    if created:
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label="ui_templates",
-                codename__in=[codename for codenames in _migration.PERMISSIONS.values() for codename in codenames],
-            )
-        )
-    return group
 
 
 def marketer(username: str = "mia") -> User:
