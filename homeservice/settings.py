@@ -158,6 +158,17 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Fragment caches (recommendations/fragments/, docs/architecture.md "Caches"). L1 is per process,
+# short-lived and bounded; L2 is the cache above (Redis), push-fed, so it keeps fragments long.
+FRAGMENT_L1_TTL_SECONDS = env.float("FRAGMENT_L1_TTL_SECONDS", default=10.0)
+FRAGMENT_L1_MAXSIZE = env.int("FRAGMENT_L1_MAXSIZE", default=10_000)
+FRAGMENT_L2_TTL_SECONDS = env.int("FRAGMENT_L2_TTL_SECONDS", default=30 * 24 * 3600)
+# Stampede protection: the render lease's lifetime, and how long another process waits for it.
+FRAGMENT_LEASE_SECONDS = env.float("FRAGMENT_LEASE_SECONDS", default=5.0)
+FRAGMENT_LEASE_WAIT_SECONDS = env.float("FRAGMENT_LEASE_WAIT_SECONDS", default=0.5)
+# After a Redis error the fragment caches skip L2 this long (the feed is served from the database).
+FRAGMENT_L2_RETRY_SECONDS = env.float("FRAGMENT_L2_RETRY_SECONDS", default=2.0)
+
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -194,6 +205,10 @@ OUTBOUND_MAX_BODY_BYTES = env.int("OUTBOUND_MAX_BODY_BYTES", default=1_000_000)
 # The demo product simulator (a stand-in for product backends) is mounted at /simulator/.
 PRODUCT_SIMULATOR_ENABLED = env.bool("PRODUCT_SIMULATOR_ENABLED", default=DEBUG)
 SIMULATOR_ROTATE_SECONDS = env.int("SIMULATOR_ROTATE_SECONDS", default=60)
+# Product webhooks (docs/webhooks.md): signed requests per product and minute (counted in the
+# cache, django-ratelimit), and the largest body accepted.
+WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=6000)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 
 # --- Auth and API -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -180,6 +180,12 @@ def build_feed(
             )
         )
     ]
+    return assemble_feed(sections=sections, now=now)
+
+
+def assemble_feed(*, sections: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The feed document from its sections, already in home-screen order (rendered now or cached)."""
+    sections = list(sections)
     return {
         "schema_version": SCHEMA_VERSION,
         "version": feed_version(sections),

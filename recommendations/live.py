@@ -3,6 +3,10 @@
 Only services (and the receiver of the products hook) call this. Consumers join the groups named
 here and relay typed events; docs/websocket.md describes the messages clients then receive.
 
+Every announcement first invalidates the fragment caches it concerns (recommendations/fragments/,
+on this process and, through Redis pub/sub, on every other), then notifies the clients, so the
+feed they then fetch is made from the change. Callers need not know about caches.
+
 Groups:
 - ``user.<id>``: every connection of one user;
 - ``feeds``: every connection, for changes that may touch any screen (generic deals, templates).
@@ -16,6 +20,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from . import fragments
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +45,38 @@ def _send(group: str, message: dict[str, Any]) -> None:
         logger.exception("live update to %s could not be sent", group)
 
 
+def _invalidate(invalidate: Any) -> None:
+    try:
+        invalidate()
+    except Exception:
+        # Fragment keys carry their inputs' version, so a failed invalidation leaves unreachable
+        # entries behind, never a stale feed: the notification must still go out.
+        logger.exception("fragment invalidation failed")
+
+
 def feed_changed_for_user(*, user_id: int, reason: str, product_slug: str = "") -> None:
     """Tell every connection of one user that their feed (``product_slug``'s section, or any
     section when empty) may have changed (after commit)."""
-    transaction.on_commit(
-        lambda: _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
-    )
+
+    def announce() -> None:
+        _invalidate(lambda: fragments.invalidate_user(user_id=user_id, product_slug=product_slug))
+        _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+
+    transaction.on_commit(announce)
 
 
 def feed_changed_for_all(*, reason: str, product_slug: str = "") -> None:
-    """Tell every connection that feeds showing ``product_slug`` may have changed (after commit)."""
-    transaction.on_commit(
-        lambda: _send(ALL_FEEDS_GROUP, {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
-    )
+    """Tell every connection that feeds showing ``product_slug`` may have changed (after commit).
+
+    With a ``product_slug`` this means that product's generic deals changed; without one,
+    anything may have (templates), and every fragment is invalidated.
+    """
+
+    def announce() -> None:
+        if product_slug:
+            _invalidate(lambda: fragments.invalidate_product_deals(product_slug=product_slug))
+        else:
+            _invalidate(fragments.invalidate_all)
+        _send(ALL_FEEDS_GROUP, {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+
+    transaction.on_commit(announce)

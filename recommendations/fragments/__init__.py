@@ -1,0 +1,34 @@
+"""The fragment caches: rendered sections by (user, product) and by product, in L1 and L2.
+
+- ``keys``: what a fragment key is made of (its inputs' version included);
+- ``l1``: the in-process layer; ``l2``: the Django cache (Redis), outage-tolerant;
+- ``store``: lookups (L1, one L2 round trip, render on miss with stampede protection);
+- ``invalidation``: deleting/dropping fragments here and, through Redis pub/sub, elsewhere;
+- ``metrics``: hit/miss counters per layer.
+
+docs/architecture.md ("Caches") describes the design; ``live.py`` calls ``invalidate_*`` when a
+change is announced, ``selectors.home_feed`` reads through ``store()``.
+"""
+
+from __future__ import annotations
+
+from .invalidation import Invalidation
+from .store import store
+
+
+def invalidate_user(*, user_id: int, product_slug: str = "") -> None:
+    """A user's offers changed (for ``product_slug``, or any product when empty)."""
+    store().invalidator.invalidate(Invalidation(user_id=user_id, product_slug=product_slug))
+
+
+def invalidate_product_deals(*, product_slug: str) -> None:
+    """A product's generic deals changed."""
+    store().invalidator.invalidate(Invalidation(product_slug=product_slug))
+
+
+def invalidate_all() -> None:
+    """Anything may have changed (templates published or unpublished)."""
+    store().invalidator.invalidate(Invalidation())
+
+
+__all__ = ["Invalidation", "invalidate_all", "invalidate_product_deals", "invalidate_user", "store"]

@@ -1,0 +1,107 @@
+"""L2: fragments in the Django cache (Redis through django-redis; LocMem without REDIS_URL).
+
+Every call here survives Redis being down: an error is logged, counted, and answered as a miss
+(or a no-op), and L2 is skipped for ``FRAGMENT_L2_RETRY_SECONDS`` so that a Redis that times
+out does not add its timeout to every request. django-redis reconnects by itself afterwards.
+We handle errors here rather than with django-redis' ``IGNORE_EXCEPTIONS``, which would apply to
+every user of the cache (the product simulator keeps its state there and should see errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from . import metrics
+
+logger = logging.getLogger(__name__)
+
+_down_until = 0.0
+
+
+def _available() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def _failed(operation: str) -> None:
+    global _down_until
+    metrics.L2_ERRORS.inc()
+    _down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
+    logger.warning("fragment cache (L2) %s failed; serving without it", operation, exc_info=True)
+
+
+def reset() -> None:
+    """Forget an earlier failure (tests)."""
+    global _down_until
+    _down_until = 0.0
+
+
+def get_many(keys: list[str]) -> dict[str, Any]:
+    """One round trip (MGET with django-redis)."""
+    if not keys or not _available():
+        return {}
+    try:
+        found: dict[str, Any] = cache.get_many(keys)
+        return found
+    except Exception:
+        _failed("get_many")
+        return {}
+
+
+def get(key: str) -> Any:
+    if not _available():
+        return None
+    try:
+        return cache.get(key)
+    except Exception:
+        _failed("get")
+        return None
+
+
+def set_many(values: dict[str, Any]) -> None:
+    if not values or not _available():
+        return
+    try:
+        cache.set_many(values, timeout=settings.FRAGMENT_L2_TTL_SECONDS)
+    except Exception:
+        _failed("set_many")
+
+
+def lease(key: str) -> bool:
+    """Take the short render lease of ``key`` (``cache.add``: SET NX EX); True when taken, or
+    when Redis cannot say (then rendering twice is the lesser evil)."""
+    if not _available():
+        return True
+    try:
+        return bool(cache.add(f"lease:{key}", 1, timeout=settings.FRAGMENT_LEASE_SECONDS))
+    except Exception:
+        _failed("lease")
+        return True
+
+
+def release(key: str) -> None:
+    if not _available():
+        return
+    try:
+        cache.delete(f"lease:{key}")
+    except Exception:
+        _failed("release")
+
+
+def delete_matching(patterns: Iterable[str]) -> None:
+    """Delete fragments by glob (django-redis' ``delete_pattern``, a SCAN). The LocMem stand-in
+    cannot match patterns; its entries are unreachable anyway (keys carry their inputs' version)
+    and expire with ``FRAGMENT_L2_TTL_SECONDS``."""
+    delete_pattern = getattr(cache, "delete_pattern", None)
+    if delete_pattern is None or not _available():
+        return
+    try:
+        for pattern in patterns:
+            delete_pattern(pattern)
+    except Exception:
+        _failed("delete_pattern")
