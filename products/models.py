@@ -87,3 +87,32 @@ class DealsPollState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.slug} poll state"
+
+
+class WebhookSecret(models.Model):
+    """A signing secret (``whsec_...``) a product signs its webhooks with (Standard Webhooks).
+
+    Several may be active at once, so a product can rotate without downtime: create a new one,
+    switch the backend over, then revoke the old one. The secret itself is shown once, when it is
+    created (admin or ``manage.py webhook_secret``); afterwards only its fingerprint is shown.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="webhook_secrets")
+    secret = models.CharField(max_length=100, editable=False)
+    fingerprint = models.CharField(
+        max_length=16, editable=False, help_text="The first characters of the secret's SHA-256; not the secret."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["product", "-created_at", "-id"]
+        indexes = [models.Index(fields=["product", "revoked_at"], name="webhooksecret_active")]
+
+    def __str__(self) -> str:
+        return f"{self.product.slug} secret {self.fingerprint}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
