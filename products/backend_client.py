@@ -1,4 +1,4 @@
-"""The outbound client for product backends (first version: deals).
+"""The outbound client for product backends: deals, and a user's offers (``offers.invalidated``).
 
 Every call to a product backend goes through here: httpx with connect and read timeouts, no
 redirects, a response size limit, conditional GET by ETag, and validation of the body's shape.
@@ -19,6 +19,11 @@ from jsonschema.exceptions import best_match
 
 class BackendError(Exception):
     """A product backend could not be reached or answered something we cannot use."""
+
+
+@dataclass(frozen=True)
+class OffersFetch:
+    offers: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -111,3 +116,70 @@ def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:
     except orjson.JSONDecodeError as exc:
         raise BackendError(f"deals body is not JSON: {exc}") from exc
     return DealsFetch(not_modified=False, deals=validate_deals_document(document), etag=new_etag)
+
+
+_URL = {"type": "string", "maxLength": 200, "pattern": "^https?://"}
+_DATETIME = {"type": ["string", "null"], "maxLength": 40}
+OFFER_SCHEMA: dict[str, Any] = {
+    "title": "An offer (docs/webhooks.md): pushed in events and served by the per-user offers endpoint",
+    "type": "object",
+    "required": ["title"],
+    "anyOf": [{"required": ["id"]}, {"required": ["external_id"]}],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "external_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "body": {"type": "string", "maxLength": 5000},
+        "image_url": {"anyOf": [_URL, {"const": ""}]},
+        "price": {
+            "type": ["object", "null"],
+            "required": ["amount", "currency"],
+            "properties": {
+                "amount": {"type": "string", "pattern": r"^-?\d{1,8}(\.\d{1,2})?$"},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "period": {"type": "string", "maxLength": 20},
+            },
+        },
+        "cta_label": {"type": "string", "minLength": 1, "maxLength": 80},
+        "cta_url": {"anyOf": [_URL, {"const": ""}]},
+        "priority": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000},
+        "expires_at": _DATETIME,
+        "data": {"type": "object"},
+    },
+}
+OFFERS_DOCUMENT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "A user's offers (docs/webhooks.md, offers.invalidated)",
+    "type": "object",
+    "required": ["offers"],
+    "properties": {"offers": {"type": "array", "maxItems": 100, "items": OFFER_SCHEMA}},
+}
+_offers_validator = Draft202012Validator(OFFERS_DOCUMENT_SCHEMA)
+
+
+def validate_offers_document(document: Any) -> list[dict[str, Any]]:
+    """Check an offers body against ``OFFERS_DOCUMENT_SCHEMA``; the error names the JSON path at fault."""
+    error = best_match(_offers_validator.iter_errors(document))
+    if error is not None:
+        raise BackendError(f"offers body invalid at {error.json_path}: {error.message}")
+    offers: list[dict[str, Any]] = document["offers"]
+    return offers
+
+
+def offers_fetch(*, url: str) -> OffersFetch:
+    """GET one user's offers (the product's offers endpoint with ``{user}`` already filled in)."""
+    try:
+        with (
+            httpx.Client(timeout=_timeout(), follow_redirects=False) as client,
+            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code != 200:
+                raise BackendError(f"offers endpoint answered HTTP {response.status_code}")
+            body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
+    except httpx.HTTPError as exc:
+        raise BackendError(f"offers endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BackendError(f"offers body is not JSON: {exc}") from exc
+    return OffersFetch(offers=validate_offers_document(document))

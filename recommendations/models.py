@@ -39,3 +39,49 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} for {self.user} ({self.product.slug})"
+
+
+class OfferStream(models.Model):
+    """The ordering state of one (user, product) event stream: the last ``sequence`` applied.
+
+    Product events carry a per-(user, product) sequence; an event whose sequence is not newer
+    than ``last_sequence`` is acknowledged but not applied (recommendations/ingestion.py).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offer_streams")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="offer_streams")
+    last_sequence = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "product"], name="offerstream_unique_user_product")]
+
+    def __str__(self) -> str:
+        return f"{self.user} / {self.product.slug} at {self.last_sequence}"
+
+
+class ReceivedEvent(models.Model):
+    """A product event we acknowledged: the durable key that makes ingestion idempotent by event id."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied"
+        STALE = "stale", "stale (an equal or newer sequence was already applied)"
+        QUEUED = "queued", "queued (a fetch or poll was enqueued)"
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="received_events")
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=50)
+    subject = models.CharField(max_length=150, blank=True)
+    sequence = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "event_id"], name="receivedevent_unique_id_per_product")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.slug} {self.event_type} {self.event_id}"
