@@ -15,7 +15,7 @@ class Product(models.Model):
     active = models.BooleanField(default=True)
     deals_endpoint = models.URLField(blank=True, help_text="GET, JSON, ETag-aware. Empty: not polled.")
     offers_endpoint = models.URLField(
-        blank=True, help_text="Per-user offers; '{user}' is replaced by the user's external id."
+        blank=True, help_text="Per-user offers; '{user}' is replaced by the (URL-quoted) username."
     )
     poll_interval_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(5)])
     created_at = models.DateTimeField(auto_now_add=True)
