@@ -47,17 +47,36 @@ def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], timeout: flo
     return False
 
 
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    """Start a child in a process group of its own, so that stopping it stops what it forked too
+    (the worker's pool and embedded beat), and a terminal's Ctrl-C reaches only this launcher."""
+    return subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
+    """SIGTERM every child's group; after ``grace`` seconds SIGKILL whatever is left of them."""
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _say(f"process {process.pid} did not stop in {grace:.0f} s; killing it")
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # its own children (pool, beat) are still finishing
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def main() -> int:
@@ -115,15 +134,13 @@ def main() -> int:
         var_dir = Path(os.environ.get("VAR_DIR") or ROOT / "var")
         var_dir.mkdir(parents=True, exist_ok=True)
         beat_schedule = str(var_dir / "celerybeat-schedule")
-        processes.append(subprocess.Popen(server, cwd=ROOT))
+        processes.append(_start(server))
         if embedded:
-            processes.append(subprocess.Popen([*worker, "-B", "-s", beat_schedule], cwd=ROOT))
+            processes.append(_start([*worker, "-B", "-s", beat_schedule]))
         else:
-            processes.append(subprocess.Popen(worker, cwd=ROOT))
+            processes.append(_start(worker))
             processes.append(
-                subprocess.Popen(
-                    [PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO", "-s", beat_schedule], cwd=ROOT
-                )
+                _start([PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO", "-s", beat_schedule])
             )
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
         if not _wait_ready(f"{base}/readyz", processes):
