@@ -26,6 +26,7 @@ class Row:
     result: WrkResult
     server_cpu_s: float | None = None  # CPU time the server process used during the measured run
     db_connections_peak: int | None = None  # most PostgreSQL connections sampled during the measured run
+    connections: int = 64  # wrk connections; ratios compare with the baseline row at the same count
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -108,6 +109,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def baseline_for(row: Row, rows: list[Row], baseline: Row | None) -> Row | None:
+    """The baseline row measured at ``row``'s connection count, else ``baseline``."""
+    for candidate in rows:
+        if candidate.key.startswith("baseline") and candidate.connections == row.connections:
+            return candidate
+    return baseline
+
+
 def _ratio(row: Row, baseline: Row | None) -> float | None:
     if baseline is None or baseline.result.requests_per_s <= 0:
         return None
@@ -137,8 +146,9 @@ def rows_as_dicts(rows: list[Row], baseline: Row | None) -> list[dict[str, Any]]
             "key": r.key,
             "target": r.target,
             "command": r.command,
-            "ratio": _ratio(r, baseline),
-            "cpu_ratio": _cpu_ratio(r, baseline),
+            "connections": r.connections,
+            "ratio": _ratio(r, baseline_for(r, rows, baseline)),
+            "cpu_ratio": _cpu_ratio(r, baseline_for(r, rows, baseline)),
             "server_cpu_s": r.server_cpu_s,
             "server_cpu_ms_per_request": r.cpu_ms_per_request,
             "server_cpu_busy": r.cpu_busy,
@@ -150,24 +160,124 @@ def rows_as_dicts(rows: list[Row], baseline: Row | None) -> list[dict[str, Any]]
 
 
 def text_table(rows: list[Row], baseline: Row | None) -> str:
-    columns = ("req/s", "p50", "p99", "÷ baseline", "CPU/req", "÷ by CPU", "CPU busy", "bytes/resp")
+    columns = ("conns", "req/s", "p50", "p99", "÷ baseline", "CPU/req", "÷ by CPU", "CPU busy", "bytes/resp")
     header = f"{'target':<52}" + "".join(f"{c:>12}" for c in columns) + "  errors"
     lines = [header, "-" * len(header)]
     for row in rows:
         r = row.result
+        base = baseline_for(row, rows, baseline)
         cells = (
+            str(row.connections),
             f"{r.requests_per_s:,.0f}",
             fmt_ms(r.latency_p50_ms),
             fmt_ms(r.latency_p99_ms),
-            fmt_ratio(_ratio(row, baseline)),
+            fmt_ratio(_ratio(row, base)),
             fmt(row.cpu_ms_per_request, ".3f", " ms"),
-            fmt_ratio(_cpu_ratio(row, baseline)),
+            fmt_ratio(_cpu_ratio(row, base)),
             fmt(row.cpu_busy, ".0%"),
             f"{r.bytes_per_response:,.0f}",
         )
         errors = f"!!! {_errors_text(r)} !!!" if r.errors else "0"
         lines.append(f"{row.target:<52}" + "".join(f"{c:>12}" for c in cells) + f"  {errors}")
     return "\n".join(lines)
+
+
+def _by_key(rows: list[Row]) -> dict[str, Row]:
+    return {row.key: row for row in rows}
+
+
+def targets(rows: list[Row], ingest_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The performance issue's targets, each with its figure and whether it was met (None: no target)."""
+    found = _by_key(rows)
+    out: list[dict[str, Any]] = []
+    warm, base = found.get("project"), found.get("baseline")
+    if warm and base and base.result.requests_per_s:
+        share = warm.result.requests_per_s / base.result.requests_per_s
+        out.append(
+            {
+                "target": f"warm feed at {warm.connections} connections: at least 50% of the baseline's req/s",
+                "figure": f"{share:.1%} ({warm.result.requests_per_s:,.0f} against {base.result.requests_per_s:,.0f})",
+                "met": share >= 0.5,
+            }
+        )
+    for key, label, bound in (
+        ("project-16", "warm feed", 2.0),
+        ("project-cold-16", "cold feed (every request misses)", None),
+    ):
+        row, base_low = found.get(key), found.get("baseline-16")
+        if row and base_low and base_low.result.latency_p99_ms:
+            times = row.result.latency_p99_ms / base_low.result.latency_p99_ms
+            figure = (
+                f"{fmt_ms(row.result.latency_p99_ms)} against {fmt_ms(base_low.result.latency_p99_ms)} ({times:,.1f}x)"
+            )
+            out.append(
+                {
+                    "target": f"{label} p99 at {row.connections} connections"
+                    + (f": at most {bound:g}x the baseline's" if bound else " (reported; no target)"),
+                    "figure": figure,
+                    "met": times <= bound if bound else None,
+                }
+            )
+    for ingest in ingest_rows:
+        if ingest["batch_size"] > 1:
+            out.append(
+                {
+                    "target": f"webhook ingestion in {ingest['case']}: at least 1,000 events/s",
+                    "figure": f"{ingest['events_per_s']:,.0f} events/s",
+                    "met": ingest["events_per_s"] >= 1000 and not ingest["errors"],
+                }
+            )
+    return out
+
+
+def _verdict(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "NOT met")
+
+
+def targets_text(items: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{_verdict(t['met']):>8}  {t['target']}: {t['figure']}" for t in items)
+
+
+def ingest_text_table(rows: list[dict[str, Any]]) -> str:
+    header = (
+        f"{'webhook ingestion':<28}{'conc.':>6}{'requests':>10}{'events':>9}{'events/s':>11}"
+        f"{'req/s':>9}{'p50':>10}{'p99':>10}  errors / outcomes"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['case']:<28}{r['concurrency']:>6}{r['requests']:>10,}{r['events']:>9,}{r['events_per_s']:>11,.0f}"
+            f"{r['requests_per_s']:>9,.0f}{fmt_ms(r['latency_p50_ms']):>10}{fmt_ms(r['latency_p99_ms']):>10}"
+            f"  {r['errors']} / {r['outcomes']}"
+        )
+    return "\n".join(lines)
+
+
+def ingest_markdown(rows: list[dict[str, Any]], context: dict[str, Any]) -> list[str]:
+    if not rows:
+        return []
+    out = [
+        "#### Webhook ingestion (`POST /api/v1/products/<slug>/events/`, signed)",
+        "",
+        "| case | concurrency | requests | events | events/s | requests/s | p50 | p99 | errors | outcomes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        errors = f"**⚠ {r['errors']} ({r['statuses']})**" if r["errors"] else "0"
+        outcomes = ", ".join(f"{name} {count:,}" for name, count in sorted(r["outcomes"].items()))
+        out.append(
+            f"| {r['case']} | {r['concurrency']} | {r['requests']:,} | {r['events']:,} | {r['events_per_s']:,.0f} | "
+            f"{r['requests_per_s']:,.0f} | {fmt_ms(r['latency_p50_ms'])} | {fmt_ms(r['latency_p99_ms'])} | "
+            f"{errors} | {outcomes} |"
+        )
+    out += [
+        "",
+        f"- `{context.get('ingest_command', 'python -m bench.ingest')}` against the warm project server after its "
+        "feed rows: pre-signed `offer.upserted` events (Standard Webhooks), one asyncio httpx client, one worker "
+        "per (user, product) stream posting its requests in sequence order.",
+        "",
+    ]
+    return out
 
 
 def render_text_table(rows: list[dict[str, Any]]) -> str:
@@ -219,6 +329,7 @@ def markdown_section(
     machine: dict[str, Any],
     context: dict[str, Any],
     render_rows: list[dict[str, Any]] | None = None,
+    ingest_rows: list[dict[str, Any]] | None = None,
 ) -> str:
     """The generated part of docs/benchmarks.md, markers included."""
     out = [
@@ -227,20 +338,26 @@ def markdown_section(
         "",
         f"### Latest run: {machine['date_utc']}",
         "",
-        "| target | req/s | p50 | p99 | ÷ bare ASGI + Redis | server CPU per request | ÷ by CPU per request "
-        "| server CPU busy | bytes/response | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| target | connections | req/s | p50 | p99 | ÷ bare ASGI + Redis (same connections) "
+        "| server CPU per request | ÷ by CPU per request | server CPU busy | bytes/response | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         r = row.result
-        ratio = _ratio(row, baseline)
+        base = baseline_for(row, rows, baseline)
+        ratio = _ratio(row, base)
         errors = f"**⚠ {_errors_text(r)}: this row is not valid**" if r.errors else "0"
         out.append(
-            f"| {row.target} | {r.requests_per_s:,.0f} | {fmt_ms(r.latency_p50_ms)} | {fmt_ms(r.latency_p99_ms)} | "
+            f"| {row.target} | {row.connections} | {r.requests_per_s:,.0f} | "
+            f"{fmt_ms(r.latency_p50_ms)} | {fmt_ms(r.latency_p99_ms)} | "
             f"{fmt_ratio(ratio)} | {fmt(row.cpu_ms_per_request, '.3f', ' ms')} | "
-            f"{fmt_ratio(_cpu_ratio(row, baseline))} | {fmt(row.cpu_busy, '.0%')} | "
+            f"{fmt_ratio(_cpu_ratio(row, base))} | {fmt(row.cpu_busy, '.0%')} | "
             f"{r.bytes_per_response:,.0f} | {errors} |"
         )
+    items = targets(rows, ingest_rows or [])
+    if items:
+        out += ["", "Targets:", ""]
+        out += [f"- {t['target']}: {t['figure']}: **{_verdict(t['met'])}**" for t in items]
     if any(row.result.errors for row in rows):
         out += ["", "**⚠ Some rows had errors (see the last column); their figures do not measure the target.**"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
@@ -252,6 +369,7 @@ def markdown_section(
         f"- Servers (one at a time, {context['server_pinning']}): `{context['server_command']}`, "
         f"APP being `{context['project_app']}` (the project: `DEBUG=false`; PostgreSQL: "
         f"{context['database_text']}) and `{context['baseline_app']}` (the baseline).",
+        f"- Cold caches row: {context.get('cold_text', 'n/a')}",
         _connections_line(rows, context),
         f"- Load: {context['wrk_version']}, {context['wrk_pinning']}; each row is one "
         f"{context['duration_s']} s run after a {context['warmup_s']} s warm-up run with the same settings.",
@@ -266,6 +384,7 @@ def markdown_section(
         *(row.command for row in rows),
         "```",
         "",
+        *ingest_markdown(ingest_rows or [], context),
         *render_markdown(render_rows or [], context),
         END,
     ]

@@ -6,11 +6,14 @@ One run (about a minute with the defaults; docs/benchmarks.md explains what it m
    keys (prefix ``hs-bench``), installs wrk if it is missing;
 2. ``manage.py migrate`` and ``manage.py seed_demo`` (``DEBUG=true`` for the seed only);
 3. serves the project with uvicorn pinned to one CPU, production-like settings (``DEBUG=false``,
-   the project's PostgreSQL connection pool as configured), gets alice's token and feed, and loads
-   ``GET /api/v1/home/`` with wrk pinned to another CPU, plainly and with ``If-None-Match`` (304),
-   counting the bench database's PostgreSQL connections meanwhile;
+   the project's PostgreSQL connection pool as configured): first with fragment caches that keep
+   nothing (COLD_ENV, 16 connections), then as configured; gets alice's token and feed, and loads
+   ``GET /api/v1/home/`` with wrk pinned to another CPU, plainly and with ``If-None-Match`` (304)
+   at 64 connections and plainly at 16, counting the bench database's PostgreSQL connections
+   meanwhile; then posts pre-signed webhook events to the same server (bench/ingest.py: single
+   events, then batches of 100);
 4. stops it, stores the feed bytes in Redis and serves bench/bare_asgi.py the same way as the
-   baseline, loaded with the same wrk settings;
+   baseline, loaded with the same wrk settings (64 and 16 connections);
 5. prints the table, writes bench/results/<time>/ and the generated section of
    docs/benchmarks.md; stops its servers and deletes its Redis keys whatever happens.
 
@@ -25,6 +28,7 @@ environment like any deployment; the report records the settings in effect.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -59,6 +63,22 @@ BASELINE_APP = "bench.bare_asgi:application"
 FEED_PATH = "/api/v1/home/"
 DEMO_USER = "alice"
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - the public demo password seed_demo sets (README.md)
+
+# Lower concurrency for the latency rows (the issue's p99 targets are at 16 connections).
+LOW_CONNECTIONS = 16
+# The cold-cache server: the same project, its fragment caches configured to keep nothing. L1's
+# entries expire at once (TTL 0), L2 writes with a timeout of 0 (django-redis deletes instead of
+# setting), and a request that finds another's render lease does not wait for its result. So
+# every feed request misses L1 and L2 and renders every section from PostgreSQL (it still pays
+# the L2 lookup and the lease round trips a real miss pays).
+COLD_ENV = {"FRAGMENT_L1_TTL_SECONDS": "0", "FRAGMENT_L2_TTL_SECONDS": "0", "FRAGMENT_LEASE_WAIT_SECONDS": "0"}
+COLD_TEXT = (
+    "the same server with `FRAGMENT_L1_TTL_SECONDS=0 FRAGMENT_L2_TTL_SECONDS=0 FRAGMENT_LEASE_WAIT_SECONDS=0`: "
+    "L1 entries expire at once and L2 writes are deletes, so every request misses both layers and renders "
+    "every section from PostgreSQL (still paying the L2 lookup and lease round trips of a real miss)"
+)
+# The demo products that get a webhook secret for the ingestion rows (3 users x 4 = 12 streams).
+INGEST_PRODUCTS = ("broadband", "energy", "mobile", "tv")
 
 STARTED = time.monotonic()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -171,6 +191,52 @@ def run_step(name: str, command: list[str], *, env: dict[str, str], log: Path, t
             raise BenchError(f"{name} did not finish within {timeout_s:.0f} s (log: {log})") from exc
     if done.returncode != 0:
         raise BenchError(f"{name} failed with exit status {done.returncode}; last lines of {log}:\n{log_tail(log)}")
+
+
+def manage_output(python: str, args: list[str], *, env: dict[str, str]) -> str:
+    """``manage.py <args>``'s standard output (raises BenchError on failure); never logged."""
+    try:
+        done = subprocess.run(
+            [python, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"manage.py {args[0]} did not finish within 120 s") from exc
+    if done.returncode != 0 or not done.stdout.strip():
+        raise BenchError(f"manage.py {args[0]} failed (exit status {done.returncode}):\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def ingest_command(python: str, cpu: int | None) -> list[str]:
+    return [*(["taskset", "-c", str(cpu)] if cpu is not None else []), python, "-m", "bench.ingest", "--json"]
+
+
+def run_ingest_bench(
+    python: str, cpu: int | None, port: int, webhook_secrets: dict[str, str], out_dir: Path
+) -> list[dict[str, Any]]:
+    """bench/ingest.py in a process of its own, pinned like wrk, against the project on ``port``."""
+    command = ingest_command(python, cpu)
+    say(f"webhook ingestion: {shlex.join(command)}")
+    env = {
+        **os.environ,
+        "BENCH_INGEST_BASE_URL": f"http://127.0.0.1:{port}",
+        "BENCH_INGEST_SECRETS": json.dumps(webhook_secrets),
+    }
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("the ingestion benchmark did not finish within 600 s") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"the ingestion benchmark failed (exit status {done.returncode}):\n{done.stdout}{done.stderr}")
+    rows: list[dict[str, Any]] = json.loads(lines[-1])
+    (out_dir / "ingest.json").write_text(json.dumps(rows, indent=2) + "\n")
+    for row in rows:
+        say(
+            f"ingestion, {row['case']}: {row['events_per_s']:,.0f} events/s ({row['requests_per_s']:,.0f} requests/s, "
+            f"p50 {row['latency_p50_ms']:.1f} ms, p99 {row['latency_p99_ms']:.1f} ms, concurrency "
+            f"{row['concurrency']}), errors {row['errors']} {row['statuses']}, outcomes {row['outcomes']}"
+        )
+    return rows
 
 
 # Prints the database settings the served project ends up with (homeservice/settings.py derives
@@ -370,6 +436,12 @@ def bench(
     run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=django_env, log=prepare_log)
     run_step("seed_demo", [python, "manage.py", "seed_demo"], env={**django_env, "DEBUG": "true"}, log=prepare_log)
 
+    # 2b. A webhook secret per demo product, for the ingestion rows (printed once on stdout).
+    webhook_secrets = {
+        slug: manage_output(python, ["webhook_secret", slug, "--rotate"], env=django_env).splitlines()[-1].strip()
+        for slug in INGEST_PRODUCTS
+    }
+
     # 3. The project, production-like settings.
     serve_env = {
         **django_env,
@@ -386,26 +458,65 @@ def bench(
     settings = WrkSettings(
         threads=1, connections=config.connections, duration_s=config.duration_s, timeout_s=5, cpu=wrk_cpu
     )
+    settings_low = dataclasses.replace(settings, connections=LOW_CONNECTIONS)
     sampler = services.ConnectionSampler(config.database_url)
     samplers.append(sampler)
     sampler.start()
-    port = free_port()
-    project = Server(
-        "project",
-        server_command(PROJECT_APP, port, server_cpu, python),
-        port=port,
-        env=serve_env,
-        log=out_dir / "project.log",
-    )
-    cleanup.append(project)
-    project.wait_ready("/readyz", headers={})
 
+    def serve_project(name: str, env: dict[str, str]) -> Server:
+        port = free_port()
+        server = Server(
+            name, server_command(PROJECT_APP, port, server_cpu, python), port=port, env=env, log=out_dir / f"{name}.log"
+        )
+        cleanup.append(server)
+        server.wait_ready("/readyz", headers={})
+        return server
+
+    # 3a. Cold caches: the same project with fragment caches that keep nothing (see COLD_ENV), so
+    # that every feed request misses L1 and L2 and renders every section from PostgreSQL.
+    cold = serve_project("project-cold", {**serve_env, **COLD_ENV})
     login = json.dumps({"username": DEMO_USER, "password": DEMO_PASSWORD}).encode()
-    reply = http_request(port, "POST", "/api/v1/auth/token/", body=login, headers={"Content-Type": "application/json"})
+    reply = http_request(
+        cold.port, "POST", "/api/v1/auth/token/", body=login, headers={"Content-Type": "application/json"}
+    )
     if reply.status != 200:
         raise BenchError(f"POST /api/v1/auth/token/ as {DEMO_USER}: HTTP {reply.status}: {reply.body[:500]!r}")
     token = str(json.loads(reply.body)["access"])
     auth = {"Authorization": f"Bearer {token}"}
+
+    def measure(
+        key: str,
+        target: str,
+        server: Server,
+        path: str,
+        headers: dict[str, str],
+        wrk_settings: WrkSettings | None = None,
+    ) -> report.Row:
+        chosen = wrk_settings or settings
+        row = bench_target(
+            key=key,
+            target=target,
+            server=server,
+            path=path,
+            headers=headers,
+            settings=chosen,
+            secret=token,
+            warmup_s=config.warmup_s,
+            out_dir=out_dir,
+            sampler=sampler if server.name != "baseline" else None,
+        )
+        return dataclasses.replace(row, connections=chosen.connections)
+
+    cold_row = measure(
+        "project-cold-16", f"Home Service GET {FEED_PATH}, cold caches (200)", cold, FEED_PATH, auth, settings_low
+    )
+    cold.stop()
+    fragments_left = services.count_prefixed(client, f"{KEY_PREFIX}:*frag:*")
+    say(f"cold run: {fragments_left} fragment keys left in Redis (0: nothing was cached)")
+
+    # 3b. Warm: the project as configured.
+    project = serve_project("project", serve_env)
+    port = project.port
     feed = http_request(port, "GET", FEED_PATH, headers=auth)
     if feed.status != 200:
         raise BenchError(f"GET {FEED_PATH} as {DEMO_USER}: HTTP {feed.status}: {feed.body[:500]!r}")
@@ -415,20 +526,6 @@ def bench(
     sections = document.get("sections", [])
     (out_dir / "feed.json").write_bytes(feed.body)
     say(f"feed: {len(feed.body):,} bytes, {len(sections)} sections, {content_type}, ETag {etag or '(none)'}")
-
-    def measure(key: str, target: str, server: Server, path: str, headers: dict[str, str]) -> report.Row:
-        return bench_target(
-            key=key,
-            target=target,
-            server=server,
-            path=path,
-            headers=headers,
-            settings=settings,
-            secret=token,
-            warmup_s=config.warmup_s,
-            out_dir=out_dir,
-            sampler=sampler if server is project else None,
-        )
 
     rows = [measure("project", f"Home Service GET {FEED_PATH} (200)", project, FEED_PATH, auth)]
     if etag:
@@ -441,6 +538,11 @@ def bench(
             say(f"WARNING: If-None-Match {etag} answered HTTP {check.status}, not 304: no ETag row")
     else:
         say("WARNING: the feed has no ETag: no revalidation row")
+    rows.append(measure("project-16", f"Home Service GET {FEED_PATH} (200)", project, FEED_PATH, auth, settings_low))
+    rows.append(cold_row)
+
+    # 3c. Webhook ingestion against the same server, after the feed rows (it adds offers).
+    ingest_rows = run_ingest_bench(python, wrk_cpu, project.port, webhook_secrets, out_dir)
     project.stop()
     sampler.stop()
     db_peak = sampler.peak()
@@ -475,7 +577,8 @@ def bench(
     if same.body != feed.body or same.headers.get("Content-Type") != content_type:
         raise BenchError("the baseline does not serve the project's feed bytes and content type")
     baseline = measure("baseline", "bare ASGI + Redis (baseline)", bare, "/", {})
-    rows.insert(0, baseline)
+    baseline_low = measure("baseline-16", "bare ASGI + Redis (baseline)", bare, "/", {}, settings_low)
+    rows[:0] = [baseline, baseline_low]
     bare.stop()
 
     # 5. Report.
@@ -506,29 +609,42 @@ def bench(
         "db_sampler_error": sampler.error,
         "load_before": load_before,
         "warnings": warnings,
+        "cold_text": COLD_TEXT + f"; {fragments_left} fragment keys were left in Redis after its run.",
+        "ingest_command": shlex.join(ingest_command(python, wrk_cpu)).replace(" --json", ""),
         "render_command": shlex.join(
             [*(["taskset", "-c", str(server_cpu)] if server_cpu is not None else []), python, "-m", "bench.render"]
         ),
     }
     table = report.text_table(rows, baseline)
+    ingest_table = report.ingest_text_table(ingest_rows)
     render_table = report.render_text_table(render_rows)
-    print(f"\n{table}\n\n{render_table}\n", flush=True)
-    (out_dir / "table.txt").write_text(f"{table}\n\n{render_table}\n")
+    targets_table = report.targets_text(report.targets(rows, ingest_rows))
+    text = f"{table}\n\n{ingest_table}\n\n{render_table}\n\nTargets:\n{targets_table}\n"
+    print(f"\n{text}", flush=True)
+    (out_dir / "table.txt").write_text(text)
     results = {
         "machine": machine,
         "context": context,
         "rows": report.rows_as_dicts(rows, baseline),
         "render": render_rows,
+        "ingest": ingest_rows,
+        "targets": report.targets(rows, ingest_rows),
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     say(f"raw results: {out_dir}")
     if config.update_docs:
         section = report.markdown_section(
-            rows=rows, baseline=baseline, machine=machine, context=context, render_rows=render_rows
+            rows=rows,
+            baseline=baseline,
+            machine=machine,
+            context=context,
+            render_rows=render_rows,
+            ingest_rows=ingest_rows,
         )
         report.update_doc(DOC, section)
         say(f"updated {DOC.relative_to(ROOT)}")
-    failed = [row.target for row in rows if row.result.errors]
+    failed = [f"{row.target} at {row.connections} connections" for row in rows if row.result.errors]
+    failed += [f"webhook ingestion, {row['case']}" for row in ingest_rows if row["errors"]]
     if failed:
         banner = "!" * 78
         print(f"\n{banner}\n!!! ERRORS during the run, these rows are not valid: {', '.join(failed)}\n{banner}")

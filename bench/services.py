@@ -102,6 +102,11 @@ def delete_prefixed(client: redis.Redis, prefix: str) -> int:
     return deleted
 
 
+def count_prefixed(client: redis.Redis, pattern: str) -> int:
+    """How many keys match ``pattern`` (SCAN)."""
+    return sum(1 for _ in client.scan_iter(match=pattern, count=1000))
+
+
 @dataclass(frozen=True)
 class ConnectionSample:
     at: float  # time.monotonic()
