@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## Start everything on embedded defaults (or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) -m homeservice.launcher
+	DEBUG=$${DEBUG:-true} SIMULATE_PRODUCTS=$${SIMULATE_PRODUCTS:-true} $(PY) -m homeservice.launcher
 
 ## The whole test suite (uses DATABASE_URL / REDIS_URL when set, else SQLite and in-process stand-ins).
 test: install

@@ -3,6 +3,8 @@
 Embedded (``REDIS_URL`` unset): an embedded Redis-protocol server in this process, the ASGI
 server, and one Celery worker with beat inside it; SQLite unless ``DATABASE_URL`` is set.
 Full stack (``REDIS_URL`` set): the ASGI server, a Celery worker and a separate beat process.
+With ``DEBUG`` and ``SIMULATE_PRODUCTS`` on (``make run`` turns it on), ``manage.py
+simulate_products`` pushes offer events for the demo users, so offers arrive on their own.
 Ctrl-C (or SIGTERM) stops every process it started. Settings come from the environment
 (README.md lists them); ``PORT`` (8000) and ``HOST`` (127.0.0.1) place the server.
 """
@@ -45,6 +47,10 @@ def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], timeout: flo
             pass
         time.sleep(0.3)
     return False
+
+
+def _on(name: str, default: str) -> bool:
+    return os.environ.get(name, default).lower() in ("1", "true", "yes", "on")
 
 
 def _start(command: list[str]) -> subprocess.Popen[bytes]:
@@ -93,6 +99,8 @@ def main() -> int:
     _say(f"database: {database.split('@')[-1]}")
 
     processes: list[subprocess.Popen[bytes]] = []
+    helpers: list[subprocess.Popen[bytes]] = []
+    helpers_exited: set[int] = set()
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -104,7 +112,7 @@ def main() -> int:
     try:
         _manage("migrate", "--noinput", "-v", "0")
         _manage("collectstatic", "--noinput", "-v", "0")
-        if os.environ.get("SEED_DEMO", "true").lower() in ("1", "true", "yes", "on"):
+        if _on("SEED_DEMO", "true"):
             _manage("seed_demo", "--poll-interval", os.environ.get("DEMO_POLL_INTERVAL_SECONDS", "30"))
         server = [
             PY,
@@ -147,12 +155,29 @@ def main() -> int:
             _say("the service did not become ready; stopping")
             return 1
         _say("ready")
+        # The simulator is a helper: stopped with the rest, but its exit does not stop the service.
+        simulate = _on("DEBUG", "false") and _on("SIMULATE_PRODUCTS", "false")
+        rate = os.environ.get("SIMULATE_PRODUCTS_RATE", "0.1")
+        if simulate:
+            helpers.append(
+                _start([PY, "manage.py", "simulate_products", "--base-url", base, "--rate", rate, "--quiet"])
+            )
+        try:
+            every = f"every ~{1 / float(rate):.0f} s" if float(rate) < 1 else f"{float(rate):g} a second"
+        except (ValueError, ZeroDivisionError):
+            every = f"at {rate} a second"
+        simulator_line = (
+            f"  Simulator   offers for alice, bob and carol arrive {every} (SIMULATE_PRODUCTS=false: off)\n"
+            if simulate
+            else ""
+        )
         print(
             f"\n  Home feed   {base}/api/v1/home/   (get a token: POST {base}/api/v1/auth/token/)\n"
             f"  API docs    {base}/api/docs/\n"
             f"  Admin       {base}/admin/   (admin / demo1234; marketer: mia / demo1234)\n"
             f"  WebSocket   ws://{base.removeprefix('http://')}/ws/home/\n"
             f"  Demo users  alice, bob, carol (password demo1234)\n"
+            f"{simulator_line}"
             f"  Stop with Ctrl-C.\n",
             flush=True,
         )
@@ -160,6 +185,10 @@ def main() -> int:
             if any(p.poll() is not None for p in processes):
                 _say("a process exited unexpectedly; stopping the rest")
                 return 1
+            for helper in helpers:
+                if helper.poll() is not None and helper.pid not in helpers_exited:
+                    helpers_exited.add(helper.pid)
+                    _say(f"the product simulator exited with {helper.returncode}; the service goes on")
             time.sleep(0.5)
         _say("stopping")
         return 0
@@ -167,7 +196,7 @@ def main() -> int:
         _say(f"setup step failed: {exc}")
         return 1
     finally:
-        _stop(processes)
+        _stop([*helpers, *processes])
         if embedded:
             embedded.stop()
 

@@ -4,6 +4,8 @@
 Unless a test or a person has set the deals, a "deal of the moment" changes its price every
 ``SIMULATOR_ROTATE_SECONDS``, so a newcomer sees a live update within a minute.
 ``PUT`` the same URL with ``{"deals": [...]}`` to set them; ``DELETE`` to go back to rotating.
+``GET  /simulator/products/<slug>/users/<username>/offers/`` serves a user's offers (what an
+``offers.invalidated`` event makes the service fetch): the same for each (product, user), with an ETag.
 State lives in the Django cache, so with Redis every process sees the same deals.
 """
 
@@ -67,7 +69,11 @@ def deals_view(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(status=204)
     if demo_product(slug) is None and cache.get(_override_key(slug)) is None:
         return JsonResponse(error_body("not_found", f"no simulated product {slug!r}"), status=404)
-    body = orjson.dumps({"deals": current_deals(slug)}, option=orjson.OPT_SORT_KEYS)
+    return _json_with_etag(request, {"deals": current_deals(slug)})
+
+
+def _json_with_etag(request: HttpRequest, document: dict[str, Any]) -> HttpResponse:
+    body = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
     etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
@@ -75,3 +81,33 @@ def deals_view(request: HttpRequest, slug: str) -> HttpResponse:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
     return response
+
+
+def user_offers(slug: str, username: str) -> list[dict[str, Any]]:
+    """A user's offers for a demo product: one or two, derived from (product, user) only."""
+    product = demo_product(slug)
+    if product is None:
+        return []
+    digest = hashlib.sha256(f"{slug}:{username}".encode()).digest()
+    offers = []
+    for index in range(1 + digest[0] % 2):
+        price = 5 + digest[index + 1] % 40
+        offers.append(
+            {
+                "id": f"sim-{slug}-{index}",
+                "title": f"{product['name']} offer for {username}" + (" (bundle)" if index else ""),
+                "body": f"Picked for {username} by the {product['name']} backend.",
+                "price": {"amount": f"{price}.99", "currency": "EUR", "period": "month"},
+                "cta_label": "See offer",
+                "cta_url": f"https://example.com/{slug}/offers/{index}",
+                "priority": 10 - index,
+            }
+        )
+    return offers
+
+
+@require_http_methods(["GET"])
+def user_offers_view(request: HttpRequest, slug: str, username: str) -> HttpResponse:
+    if demo_product(slug) is None:
+        return JsonResponse(error_body("not_found", f"no simulated product {slug!r}"), status=404)
+    return _json_with_etag(request, {"offers": user_offers(slug, username)})

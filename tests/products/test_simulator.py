@@ -1,4 +1,5 @@
-"""The product-backend simulator (products/simulator.py) at /simulator/products/<slug>/deals/.
+"""The product-backend simulator (products/simulator.py): /simulator/products/<slug>/deals/ and
+/simulator/products/<slug>/users/<username>/offers/.
 
 The simulator is mounted only when ``PRODUCT_SIMULATOR_ENABLED`` (off in tests, as in production),
 so the tests that use it route through this module: the project's URLconf plus the simulator.
@@ -17,8 +18,9 @@ from django.test import Client
 from django.urls import include, path
 
 from homeservice import urls as project_urls
+from products.backend_client import validate_offers_document
 from products.demo_catalogue import DEMO_PRODUCTS, demo_product
-from products.simulator import rotating_deals
+from products.simulator import rotating_deals, user_offers
 from tests.factories import deal
 
 urlpatterns = [*project_urls.urlpatterns, path("simulator/", include("products.simulator_urls"))]
@@ -209,3 +211,69 @@ def test_rotation_comes_back_round_every_four_periods(settings):
 
 def test_an_unknown_product_has_no_rotating_deals():
     assert rotating_deals("no-such-product", now=0) == []
+
+
+# --- a user's offers (offers.invalidated fetches them) -------------------------------------------------
+
+
+def offers_url(slug: str, username: str) -> str:
+    return f"/simulator/products/{slug}/users/{username}/offers/"
+
+
+@with_simulator
+@pytest.mark.parametrize("slug", [p["slug"] for p in DEMO_PRODUCTS])
+def test_user_offers_are_a_valid_offers_document_the_same_each_time(slug):
+    client = Client()
+
+    first = client.get(offers_url(slug, "alice"))
+    again = client.get(offers_url(slug, "alice"))
+
+    assert first.status_code == 200
+    assert first["Content-Type"] == "application/json"
+    offers = validate_offers_document(first.json())
+    assert 1 <= len(offers) <= 2
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+
+
+@with_simulator
+def test_user_offers_differ_by_user_and_product():
+    client = Client()
+    bodies = {
+        (slug, user): client.get(offers_url(slug, user)).content
+        for slug in ("mobile", "tv")
+        for user in ("alice", "bob")
+    }
+
+    assert len(set(bodies.values())) == 4
+
+
+@with_simulator
+def test_user_offers_with_the_current_etag_are_304():
+    client = Client()
+    etag = client.get(offers_url("mobile", "bob"))["ETag"]
+
+    response = client.get(offers_url("mobile", "bob"), HTTP_IF_NONE_MATCH=etag)
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert client.get(offers_url("mobile", "bob"), HTTP_IF_NONE_MATCH='"old"').status_code == 200
+
+
+@with_simulator
+def test_user_offers_of_an_unknown_product_are_404_json():
+    response = Client().get(offers_url("no-such-product", "alice"))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@with_simulator
+def test_user_offers_take_only_get():
+    assert Client().post(offers_url("mobile", "alice"), data=b"{}", content_type="application/json").status_code == 405
+
+
+def test_user_offers_match_what_the_function_gives():
+    assert user_offers("mobile", "carol") == user_offers("mobile", "carol")
+    assert user_offers("no-such-product", "carol") == []
