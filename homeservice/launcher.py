@@ -159,15 +159,15 @@ def main() -> int:
         simulate = _on("DEBUG", "false") and _on("SIMULATE_PRODUCTS", "false")
         rate = os.environ.get("SIMULATE_PRODUCTS_RATE", "0.1")
         if simulate:
-            helpers.append(
-                _start([PY, "manage.py", "simulate_products", "--base-url", base, "--rate", rate, "--quiet"])
-            )
+            # alice and bob get flash offers; carol keeps the generic deals the demo promises her.
+            command = ["simulate_products", "--base-url", base, "--rate", rate, "--users", "alice,bob", "--quiet"]
+            helpers.append(_start([PY, "manage.py", *command]))
         try:
             every = f"every ~{1 / float(rate):.0f} s" if float(rate) < 1 else f"{float(rate):g} a second"
         except (ValueError, ZeroDivisionError):
             every = f"at {rate} a second"
         simulator_line = (
-            f"  Simulator   offers for alice, bob and carol arrive {every} (SIMULATE_PRODUCTS=false: off)\n"
+            f"  Simulator   offers for alice and bob arrive {every} (SIMULATE_PRODUCTS=false: off)\n"
             if simulate
             else ""
         )
