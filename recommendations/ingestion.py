@@ -297,25 +297,61 @@ def check_events(*, product: Product, events: list[Any]) -> list[CheckedEvent]:
 # --- apply ----------------------------------------------------------------------------------------
 
 
-def _offer_store(*, user: User, product: Product, offer: OfferFields, sequence: int) -> None:
-    fields = {
-        "version": sequence,
-        "title": offer.title,
-        "body": offer.body,
-        "image_url": offer.image_url,
-        "price_amount": offer.price_amount,
-        "price_currency": offer.price_currency,
-        "price_period": offer.price_period,
-        "cta_label": offer.cta_label,
-        "cta_url": offer.cta_url,
-        "priority": offer.priority,
-        "expires_at": offer.expires_at,
-        "data": offer.data,
-        "withdrawn": False,
-    }
-    Offer.objects.update_or_create(user=user, product=product, external_id=offer.external_id, defaults=fields)
-    if offer.expires_at is not None and offer.expires_at > timezone.now():
-        _schedule_expiry(user_id=user.pk, product_slug=product.slug, at=offer.expires_at)
+_OFFER_UPDATE_FIELDS = [
+    "version",
+    "title",
+    "body",
+    "image_url",
+    "price_amount",
+    "price_currency",
+    "price_period",
+    "cta_label",
+    "cta_url",
+    "priority",
+    "expires_at",
+    "data",
+    "withdrawn",
+    "updated_at",
+]
+
+
+def _offers_store(*, product: Product, offers: list[tuple[User, OfferFields, int]]) -> None:
+    """Upsert ``(user, offer, sequence)`` rows in one statement; of two with the same key the later
+    wins, as if stored one after the other. Each future ``expires_at`` gets an expiry task (one per
+    user and time). In a transaction."""
+    rows: dict[tuple[int, str], Offer] = {}
+    expiries: set[tuple[int, datetime]] = set()
+    now = timezone.now()
+    for user, offer, sequence in offers:
+        rows[(user.pk, offer.external_id)] = Offer(
+            user=user,
+            product=product,
+            external_id=offer.external_id,
+            version=sequence,
+            title=offer.title,
+            body=offer.body,
+            image_url=offer.image_url,
+            price_amount=offer.price_amount,
+            price_currency=offer.price_currency,
+            price_period=offer.price_period,
+            cta_label=offer.cta_label,
+            cta_url=offer.cta_url,
+            priority=offer.priority,
+            expires_at=offer.expires_at,
+            data=offer.data,
+            withdrawn=False,
+        )
+        if offer.expires_at is not None and offer.expires_at > now:
+            expiries.add((user.pk, offer.expires_at))
+    if rows:
+        Offer.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["user", "product", "external_id"],
+            update_fields=_OFFER_UPDATE_FIELDS,
+        )
+    for user_id, at in sorted(expiries, key=lambda item: (item[1], item[0])):
+        _schedule_expiry(user_id=user_id, product_slug=product.slug, at=at)
 
 
 def _schedule_expiry(*, user_id: int, product_slug: str, at: datetime) -> None:
@@ -328,8 +364,7 @@ def _schedule_expiry(*, user_id: int, product_slug: str, at: datetime) -> None:
 
 def offers_replace(*, user: User, product: Product, offers: list[OfferFields], sequence: int) -> None:
     """Make ``offers`` the user's full set for ``product``; the others are withdrawn. In a transaction."""
-    for offer in offers:
-        _offer_store(user=user, product=product, offer=offer, sequence=sequence)
+    _offers_store(product=product, offers=[(user, offer, sequence) for offer in offers])
     Offer.objects.filter(user=user, product=product, withdrawn=False).exclude(
         external_id__in=[o.external_id for o in offers]
     ).update(withdrawn=True, updated_at=timezone.now())
@@ -349,32 +384,72 @@ def _deals_poll_now(*, product: Product) -> None:
         transaction.on_commit(lambda: deals_poll.apply_async(args=(product_id,), expires=60))
 
 
-def _stream_advance(*, user: User, product: Product, sequence: int) -> bool:
-    """Move the (user, product) stream to ``sequence``; False if it already is there or further."""
-    stream, created = OfferStream.objects.select_for_update().get_or_create(
-        user=user, product=product, defaults={"last_sequence": sequence}
-    )
-    if created:
+class _Batch:
+    """What applying one batch needs besides the events: the streams of its users, locked (SELECT
+    ... FOR UPDATE) in one query and advanced in memory, and offer upserts held back so that runs
+    of them are written together. ``flush`` writes both; the effect is that of applying the events
+    one after the other."""
+
+    def __init__(self, *, product: Product, events: list[CheckedEvent]) -> None:
+        self.product = product
+        user_ids = sorted({e.user.pk for e in events if e.user is not None and e.sequence is not None})
+        self.streams = {
+            s.user_id: s
+            for s in OfferStream.objects.select_for_update()
+            .filter(product=product, user_id__in=user_ids)
+            .order_by("user_id")
+        }
+        self.advanced: set[int] = set()
+        self.created: list[OfferStream] = []
+        self.upserts: list[tuple[User, OfferFields, int]] = []
+
+    def advance(self, *, user: User, sequence: int) -> bool:
+        """Move the (user, product) stream to ``sequence``; False if it already is there or further."""
+        stream = self.streams.get(user.pk)
+        if stream is None:
+            stream = OfferStream(user=user, product=self.product, last_sequence=sequence)
+            self.streams[user.pk] = stream
+            self.created.append(stream)
+            return True
+        if sequence <= stream.last_sequence:
+            return False
+        stream.last_sequence = sequence
+        stream.updated_at = timezone.now()  # bulk_update leaves auto_now alone
+        if stream.pk is not None:
+            self.advanced.add(user.pk)
         return True
-    if sequence <= stream.last_sequence:
-        return False
-    stream.last_sequence = sequence
-    stream.save(update_fields=["last_sequence", "updated_at"])
-    return True
+
+    def flush_offers(self) -> None:
+        if self.upserts:
+            _offers_store(product=self.product, offers=self.upserts)
+            self.upserts = []
+
+    def flush(self) -> None:
+        self.flush_offers()
+        if self.created:
+            OfferStream.objects.bulk_create(self.created)  # a concurrent creator: IntegrityError, retried
+        if self.advanced:
+            OfferStream.objects.bulk_update(
+                [self.streams[user_id] for user_id in sorted(self.advanced)], ["last_sequence", "updated_at"]
+            )
 
 
-def _apply_one(*, product: Product, event: CheckedEvent, changed: dict[int, str]) -> str:
+def _apply_one(*, batch: _Batch, event: CheckedEvent, changed: dict[int, str]) -> str:
+    product = batch.product
     if event.type == DEALS_CHANGED:
         _deals_poll_now(product=product)
         return ReceivedEvent.Outcome.QUEUED
     user, sequence = event.user, event.sequence
     if user is None or sequence is None:  # check_events gives user events both
         raise ValueError(f"{event.type} event {event.id!r} has no user or sequence")
-    if not _stream_advance(user=user, product=product, sequence=sequence):
+    if not batch.advance(user=user, sequence=sequence):
         return ReceivedEvent.Outcome.STALE
     if event.type == OFFER_UPSERTED:
-        _offer_store(user=user, product=product, offer=event.offers[0], sequence=sequence)
-    elif event.type == OFFERS_REPLACED:
+        batch.upserts.append((user, event.offers[0], sequence))
+        changed[user.pk] = event.type
+        return ReceivedEvent.Outcome.APPLIED
+    batch.flush_offers()  # what follows reads or replaces offers: write the upserts before it
+    if event.type == OFFERS_REPLACED:
         offers_replace(user=user, product=product, offers=event.offers, sequence=sequence)
     elif event.type == OFFER_WITHDRAWN:
         withdrawn = Offer.objects.filter(
@@ -400,22 +475,28 @@ def _apply_all(*, product: Product, events: list[CheckedEvent]) -> list[EventRes
                 "event_id", flat=True
             )
         )
+        batch = _Batch(product=product, events=[e for e in events if e.id not in known])
         changed: dict[int, str] = {}
+        received: list[ReceivedEvent] = []
         for event in events:
             if event.id in known:
                 results.append(EventResult(event.index, event.id, "duplicate"))
                 continue
             known.add(event.id)
-            outcome = _apply_one(product=product, event=event, changed=changed)
-            ReceivedEvent.objects.create(
-                product=product,
-                event_id=event.id,
-                event_type=event.type,
-                subject=event.subject,
-                sequence=event.sequence,
-                outcome=outcome,
+            outcome = _apply_one(batch=batch, event=event, changed=changed)
+            received.append(
+                ReceivedEvent(
+                    product=product,
+                    event_id=event.id,
+                    event_type=event.type,
+                    subject=event.subject,
+                    sequence=event.sequence,
+                    outcome=outcome,
+                )
             )
             results.append(EventResult(event.index, event.id, str(outcome)))
+        batch.flush()
+        ReceivedEvent.objects.bulk_create(received)
         for user_id, reason in changed.items():
             live.feed_changed_for_user(user_id=user_id, reason=reason, product_slug=product.slug)
     return results

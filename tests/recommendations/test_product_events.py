@@ -425,12 +425,18 @@ def test_a_batch_with_bad_events_is_refused_whole_listing_each(alice: User, send
 
 
 def test_a_batch_fails_as_a_whole_if_applying_fails(alice: User, sender: Sender) -> None:
-    batch = [event("e1", sequence=1), event("e2", sequence=2, data=offer_data("o-2"))]
+    # The withdrawal makes the first upsert be written before it; the second write fails.
+    batch = [
+        event("e1", sequence=1),
+        event("e2", "offer.withdrawn", sequence=2, data={"id": "o-1"}),
+        event("e3", sequence=3, data=offer_data("o-2")),
+    ]
     with (
-        mock.patch("recommendations.ingestion._offer_store", side_effect=[None, RuntimeError("disk full")]),
+        mock.patch("recommendations.ingestion._offers_store", side_effect=[None, RuntimeError("disk full")]),
         pytest.raises(RuntimeError),
     ):
         sender.post(batch)
+    assert not Offer.objects.exists()
     assert not ReceivedEvent.objects.exists()
     assert not OfferStream.objects.exists()
 
@@ -549,3 +555,71 @@ def test_a_connected_socket_receives_the_pushed_offer() -> None:
     [section] = update["sections"]
     assert section["source"] == "personalised"
     assert "Pushed just now" in section_titles(section)
+
+
+# --- Batches are applied together, with the effect of one event after the other -----------------------
+
+
+def test_a_batch_takes_a_fixed_number_of_queries_whatever_its_size(
+    alice: User, sender: Sender, django_assert_max_num_queries: Any
+) -> None:
+    sender.post(event("e0", sequence=1))  # the stream and the offer exist
+    batch = [event(f"e{n}", sequence=n + 1, data=offer_data(f"o-{n % 10}", title=f"T{n}")) for n in range(1, 101)]
+    with django_assert_max_num_queries(20):
+        response = sender.post(batch)
+    assert {r["outcome"] for r in response.json()["results"]} == {"applied"}
+    assert ReceivedEvent.objects.count() == 101
+    assert OfferStream.objects.get().last_sequence == 101
+    offer = Offer.objects.get(external_id="o-0")
+    assert (offer.title, offer.version) == ("T100", 101)
+    assert Offer.objects.count() == 10
+
+
+def test_in_a_batch_the_later_upsert_of_an_offer_wins_and_stale_events_are_skipped(alice: User, sender: Sender) -> None:
+    batch = [
+        event("e1", sequence=5, data=offer_data("o-1", title="first")),
+        event("e2", sequence=4, data=offer_data("o-1", title="stale")),  # not newer than 5
+        event("e3", sequence=6, data=offer_data("o-1", title="second")),
+        event("e4", sequence=6, data=offer_data("o-1", title="same sequence")),
+    ]
+    outcomes = [r["outcome"] for r in sender.post(batch).json()["results"]]
+    assert outcomes == ["applied", "stale", "applied", "stale"]
+    offer = Offer.objects.get()
+    assert (offer.title, offer.version, offer.withdrawn) == ("second", 6, False)
+    assert OfferStream.objects.get().last_sequence == 6
+
+
+def test_in_a_batch_an_upsert_then_a_withdrawal_then_an_upsert_apply_in_order(alice: User, sender: Sender) -> None:
+    batch = [
+        event("e1", sequence=1, data=offer_data("o-1")),
+        event("e2", "offer.withdrawn", sequence=2, data={"id": "o-1"}),
+        event("e3", sequence=3, data=offer_data("o-2")),
+        event("e4", "offers.replaced", sequence=4, data={"offers": [offer_data("o-3")]}),
+        event("e5", sequence=5, data=offer_data("o-1", title="back")),
+    ]
+    assert {r["outcome"] for r in sender.post(batch).json()["results"]} == {"applied"}
+    live = dict(Offer.objects.values_list("external_id", "withdrawn"))
+    assert live == {"o-1": False, "o-2": True, "o-3": False}
+    assert Offer.objects.get(external_id="o-1").title == "back"
+
+
+def test_a_batch_keeps_an_offers_creation_time_and_moves_its_update_time(alice: User, sender: Sender) -> None:
+    sender.post(event("e1", sequence=1))
+    before = Offer.objects.get()
+    sender.post([event("e2", sequence=2, data=offer_data(title="new"))])
+    after = Offer.objects.get()
+    assert after.pk == before.pk
+    assert after.created_at == before.created_at
+    assert after.updated_at >= before.updated_at
+
+
+def test_a_batch_schedules_one_expiry_task_per_user_and_time(alice: User, sender: Sender) -> None:
+    soon, later = timezone.now() + timedelta(hours=1), timezone.now() + timedelta(hours=2)
+    batch = [
+        event("e1", sequence=1, data=offer_data("o-1", expires_at=soon.isoformat())),
+        event("e2", sequence=2, data=offer_data("o-2", expires_at=soon.isoformat())),
+        event("e3", sequence=3, data=offer_data("o-3", expires_at=later.isoformat())),
+    ]
+    with mock.patch("recommendations.tasks.offer_expired.apply_async") as schedule:
+        sender.post(batch)
+    assert [c.kwargs["eta"] for c in schedule.call_args_list] == [soon, later]
