@@ -93,8 +93,16 @@ def validate_deals_document(document: Any) -> list[dict[str, Any]]:
     return deals
 
 
-def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:
-    """GET a product's deals; ``etag`` makes it conditional (a 304 gives ``not_modified``)."""
+@dataclass(frozen=True)
+class _JSONGet:
+    not_modified: bool
+    document: Any
+    etag: str
+
+
+def _get_json(*, url: str, what: str, etag: str = "") -> _JSONGet:
+    """The one GET to a product backend: timeouts, no redirects, a size limit, conditional by
+    ``etag`` (a 304 gives ``not_modified``), a JSON body. ``what`` names the endpoint in errors."""
     headers = {"Accept": "application/json"}
     if etag:
         headers["If-None-Match"] = etag
@@ -103,19 +111,27 @@ def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:
             httpx.Client(timeout=_timeout(), follow_redirects=False) as client,
             client.stream("GET", url, headers=headers) as response,
         ):
-            if response.status_code == 304:
-                return DealsFetch(not_modified=True, deals=[], etag=etag)
+            if etag and response.status_code == 304:
+                return _JSONGet(not_modified=True, document=None, etag=etag)
             if response.status_code != 200:
-                raise BackendError(f"deals endpoint answered HTTP {response.status_code}")
+                raise BackendError(f"{what} endpoint answered HTTP {response.status_code}")
             body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
             new_etag = response.headers.get("etag", "")
     except httpx.HTTPError as exc:
-        raise BackendError(f"deals endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
+        raise BackendError(f"{what} endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BackendError(f"deals body is not JSON: {exc}") from exc
-    return DealsFetch(not_modified=False, deals=validate_deals_document(document), etag=new_etag)
+        raise BackendError(f"{what} body is not JSON: {exc}") from exc
+    return _JSONGet(not_modified=False, document=document, etag=new_etag)
+
+
+def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:
+    """GET a product's deals; ``etag`` makes it conditional (a 304 gives ``not_modified``)."""
+    got = _get_json(url=url, what="deals", etag=etag)
+    if got.not_modified:
+        return DealsFetch(not_modified=True, deals=[], etag=etag)
+    return DealsFetch(not_modified=False, deals=validate_deals_document(got.document), etag=got.etag)
 
 
 _URL = {"type": "string", "maxLength": 200, "pattern": "^https?://"}
@@ -168,18 +184,4 @@ def validate_offers_document(document: Any) -> list[dict[str, Any]]:
 
 def offers_fetch(*, url: str) -> OffersFetch:
     """GET one user's offers (the product's offers endpoint with ``{user}`` already filled in)."""
-    try:
-        with (
-            httpx.Client(timeout=_timeout(), follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise BackendError(f"offers endpoint answered HTTP {response.status_code}")
-            body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
-    except httpx.HTTPError as exc:
-        raise BackendError(f"offers endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BackendError(f"offers body is not JSON: {exc}") from exc
-    return OffersFetch(offers=validate_offers_document(document))
+    return OffersFetch(offers=validate_offers_document(_get_json(url=url, what="offers").document))
