@@ -84,13 +84,18 @@ DEALS_SCHEMA: dict[str, Any] = {
 _deals_validator = Draft202012Validator(DEALS_SCHEMA)
 
 
-def validate_deals_document(document: Any) -> list[dict[str, Any]]:
-    """Check a deals body against ``DEALS_SCHEMA``; the error names the JSON path at fault."""
-    error = best_match(_deals_validator.iter_errors(document))
+def _validated_list(validator: Draft202012Validator, document: Any, key: str) -> list[dict[str, Any]]:
+    """``document[key]`` once ``document`` passes ``validator``; the error names the JSON path at fault."""
+    error = best_match(validator.iter_errors(document))
     if error is not None:
-        raise BackendError(f"deals body invalid at {error.json_path}: {error.message}")
-    deals: list[dict[str, Any]] = document["deals"]
-    return deals
+        raise BackendError(f"{key} body invalid at {error.json_path}: {error.message}")
+    items: list[dict[str, Any]] = document[key]
+    return items
+
+
+def validate_deals_document(document: Any) -> list[dict[str, Any]]:
+    """Check a deals body against ``DEALS_SCHEMA``."""
+    return _validated_list(_deals_validator, document, "deals")
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,8 @@ _offers_validator = Draft202012Validator(OFFERS_DOCUMENT_SCHEMA)
 
 
 def validate_offers_document(document: Any) -> list[dict[str, Any]]:
-    """Check an offers body against ``OFFERS_DOCUMENT_SCHEMA``; the error names the JSON path at fault."""
-    error = best_match(_offers_validator.iter_errors(document))
-    if error is not None:
-        raise BackendError(f"offers body invalid at {error.json_path}: {error.message}")
-    offers: list[dict[str, Any]] = document["offers"]
-    return offers
+    """Check an offers body against ``OFFERS_DOCUMENT_SCHEMA``."""
+    return _validated_list(_offers_validator, document, "offers")
 
 
 def offers_fetch(*, url: str) -> OffersFetch:

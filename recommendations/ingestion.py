@@ -17,7 +17,7 @@ docs/webhooks.md is the contract for product teams.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from products.models import Product
 
 from . import live
 from .models import Offer, OfferStream, ReceivedEvent
+from .services import OfferFields
 
 logger = logging.getLogger(__name__)
 
@@ -118,24 +119,6 @@ class EventError:
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "field": self.field, "message": self.message}
-
-
-@dataclass(frozen=True)
-class OfferFields:
-    """An offer as an event (or the offers endpoint) describes it, checked and typed."""
-
-    external_id: str
-    title: str
-    body: str = ""
-    image_url: str = ""
-    price_amount: Decimal | None = None
-    price_currency: str = ""
-    price_period: str = ""
-    cta_label: str = "View offer"
-    cta_url: str = ""
-    priority: int = 0
-    expires_at: datetime | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

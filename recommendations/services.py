@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,9 +17,10 @@ from .models import Offer
 
 
 @dataclass(frozen=True)
-class OfferPayload:
+class OfferFields:
+    """An offer as a product describes it (in an event, the offers endpoint or the demo), typed."""
+
     external_id: str
-    version: int
     title: str
     body: str = ""
     image_url: str = ""
@@ -30,7 +31,14 @@ class OfferPayload:
     cta_url: str = ""
     priority: int = 0
     expires_at: datetime | None = None
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferPayload(OfferFields):
+    """An offer with the version that orders it against the stored one (``offer_upsert``)."""
+
+    version: int
 
 
 @dataclass(frozen=True)
