@@ -293,3 +293,16 @@ LOGGING = {
     # One line per outbound request is noise at INFO; failures are logged by the callers.
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# --- Live updates over WebSocket (recommendations/consumers.py, docs/websocket.md) ---------------
+# One-time tickets for `/ws/home/?ticket=` (POST /api/v1/live/ticket/): lifetime, at most 60 s.
+LIVE_TICKET_TTL_SECONDS = env.int("LIVE_TICKET_TTL_SECONDS", default=30)
+# Incoming messages per connection: a token bucket; a client beyond it is closed with 4429.
+LIVE_CLIENT_MESSAGES_PER_SECOND = env.float("LIVE_CLIENT_MESSAGES_PER_SECOND", default=10.0)
+LIVE_CLIENT_BURST = env.int("LIVE_CLIENT_BURST", default=30)
+# A client that does not read is closed with 4413 once this many bytes wait for it.
+LIVE_OUTBOX_MAX_BYTES = env.int("LIVE_OUTBOX_MAX_BYTES", default=1024 * 1024)
+# A client that sends nothing (not even `ping`) this long is closed with 4408.
+LIVE_IDLE_TIMEOUT_SECONDS = env.float("LIVE_IDLE_TIMEOUT_SECONDS", default=120.0)
+# How often each process checks its connections' idle time and credential expiry.
+LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=5.0)

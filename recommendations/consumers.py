@@ -1,41 +1,86 @@
-"""The WebSocket consumer for ``/ws/home/`` (protocol: docs/websocket.md).
+"""The WebSocket consumer for ``/ws/home/`` (protocol: docs/websocket.md, live_protocol.py).
 
-A thin adapter: it authenticates, joins the user's groups, sends the feed from the selectors and
-relays ``feed.changed`` events as ``feed.updated`` messages holding only what changed. Every
-feed it sends (snapshot, resume, updates) is rendered for the catalogue version the client
-declared on the handshake (recommendations/client_version.py).
+A thin adapter. It authenticates (ws_auth.py put the user in the scope), joins the user's group
+and this process's broadcast hub (live_hub.py), sends the feed from the selectors, and keeps the
+client's *screen* (live_screen.py) so that a change costs only the changed product's section:
+
+- ``feed.changed`` for this user (the user's group): the product's section is read for this user
+  (live_selectors.py) and, if the screen changes, a ``feed.updated`` frame is queued;
+- a generic-deals refresh or template publish arrives through the hub, computed once per process
+  (``apply_generic``);
+- ``resume`` answers nothing, the changed sections, or a snapshot.
+
+Every frame goes through the connection's bounded outbox (live_outbox.py), so a slow client is
+dropped (4413) without delaying anyone. Incoming messages are rate limited per connection
+(live_rate_limit.py; 4429). The hub's timer closes connections whose credential expired (4401)
+or that were silent too long (4408). On server shutdown uvicorn closes every socket with 1012.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from homeservice.errors import ApplicationError
 
 from . import live
 from .client_version import client_version_from_scope
-from .feed import feed_diff
+from .feed import feed_version, section_id
+from .live_hub import GenericChange, live_hub
+from .live_outbox import Outbox
+from .live_protocol import (
+    CLOSE_FLOOD,
+    CLOSE_IDLE,
+    CLOSE_INVALID_CLIENT_VERSION,
+    CLOSE_SLOW_CLIENT,
+    CLOSE_UNAUTHENTICATED,
+    IDLE_TIMEOUT,
+    PLANS_UNAVAILABLE,
+    PONG_FRAME,
+    RATE_LIMITED,
+    TOKEN_EXPIRED,
+    ProtocolError,
+    encode,
+    error_frame,
+    parse_client_message,
+    snapshot_frame,
+    updated_frame,
+)
+from .live_rate_limit import TokenBucket
+from .live_screen import Change, Screen, change_between, change_from_refs, with_product_section
+from .live_selectors import user_product_section
 from .selectors import home_feed
 
 logger = logging.getLogger(__name__)
 
-# Close codes (docs/websocket.md). 4401 is only seen by clients whose server accepts first;
-# a refused handshake is an HTTP 403.
-CLOSE_UNAUTHENTICATED = 4401
-# An invalid client version: the handshake is accepted so that the client (a browser cannot read
-# a refused handshake's status) gets an ``error`` message saying why, then closed with this code.
-CLOSE_INVALID_CLIENT_VERSION = 4400
+# Kept importable under their old names (tests and docs refer to them).
+__all__ = ["CLOSE_INVALID_CLIENT_VERSION", "CLOSE_UNAUTHENTICATED", "HomeConsumer"]
+
+# At most this many connections of one process reload their whole feed at once (template publishes).
+_RELOADS = 8
+_reload_slots: dict[int, asyncio.Semaphore] = {}
 
 
-class HomeConsumer(AsyncJsonWebsocketConsumer):
-    groups: list[str] = []
+def _reload_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _reload_slots.get(id(loop))
+    if slot is None:
+        slot = _reload_slots[id(loop)] = asyncio.Semaphore(_RELOADS)
+    return slot
+
+
+class HomeConsumer(AsyncWebsocketConsumer):
     client_version: int | None = None  # the catalogue version the client renders; None: the newest
+    screen: Screen | None = None  # what the client shows (None until the first snapshot)
+    closing = False
 
+    # --- lifecycle -------------------------------------------------------------------------
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -45,81 +90,209 @@ class HomeConsumer(AsyncJsonWebsocketConsumer):
             self.client_version = client_version_from_scope(self.scope)
         except ApplicationError as exc:
             await self.accept()
-            await self._error(exc.code, exc.message)
+            await self.send(text_data=error_frame(exc.code, exc.message))
             await self.close(code=CLOSE_INVALID_CLIENT_VERSION)
             return
         self.user = user
+        self.auth_expires_at: float | None = self.scope.get("auth_expires_at")
+        self.last_heard = time.monotonic()
+        self.bucket = TokenBucket(
+            rate=float(settings.LIVE_CLIENT_MESSAGES_PER_SECOND), burst=float(settings.LIVE_CLIENT_BURST)
+        )
+        self.outbox = Outbox(self._send_text, max_bytes=int(settings.LIVE_OUTBOX_MAX_BYTES), on_overflow=self._too_slow)
         self.user_group = live.user_group(user.pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
-        await self.channel_layer.group_add(live.ALL_FEEDS_GROUP, self.channel_name)
+        self.hub = live_hub()
+        await self.hub.join(self)
         await self.accept()
-        self.feed = await self._load_feed()
-        await self.send_json({"type": "feed.snapshot", "version": self.feed["version"], "feed": self.feed})
+        feed = await self._load_feed()
+        self.screen = Screen.of_feed(feed)
+        self.outbox.put(snapshot_frame(feed))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "user_group"):
+            self.hub.leave(self)
+            self.outbox.close()
             await self.channel_layer.group_discard(self.user_group, self.channel_name)
-            await self.channel_layer.group_discard(live.ALL_FEEDS_GROUP, self.channel_name)
 
+    async def _send_text(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    def _drop(self, *, code: int, error: tuple[str, str] | None = None) -> None:
+        """Close the connection (after the error message, if any); nothing more is sent."""
+        if self.closing:
+            return
+        self.closing = True
+        self.hub.leave(self)
+
+        async def close() -> None:
+            if error is not None:
+                self.outbox.put(error_frame(*error))
+                await self.outbox.flush()
+            self.outbox.close()
+            await self.close(code=code)
+
+        asyncio.get_running_loop().create_task(close())
+
+    def _too_slow(self) -> None:
+        logger.info("dropping a slow WebSocket client (user %s)", self.user.pk)
+        self.closing = True
+        self.hub.leave(self)
+        self.outbox.close()
+        # The socket may be blocked on the client; the close is queued behind it, and uvicorn's
+        # protocol-level ping timeout ends a connection that never reads again.
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_SLOW_CLIENT))
+
+    def check_deadlines(self, *, now: float, monotonic: float) -> None:
+        """Called by the hub's timer: close on an expired credential or a silent client."""
+        if self.closing:
+            return
+        if self.auth_expires_at is not None and now >= self.auth_expires_at:
+            self._drop(
+                code=CLOSE_UNAUTHENTICATED,
+                error=(TOKEN_EXPIRED, "The access token expired: refresh it and reconnect."),
+            )
+        elif monotonic - self.last_heard > float(settings.LIVE_IDLE_TIMEOUT_SECONDS):
+            self._drop(
+                code=CLOSE_IDLE,
+                error=(IDLE_TIMEOUT, f"Nothing received for {settings.LIVE_IDLE_TIMEOUT_SECONDS} s: send 'ping'."),
+            )
+
+    # --- reads -----------------------------------------------------------------------------
     @database_sync_to_async
     def _load_feed(self) -> dict[str, Any]:
         return home_feed(user=self.user, client_version=self.client_version)
 
-    async def _error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
+    @database_sync_to_async
+    def _load_product_section(self, product_slug: str) -> Any:
+        return user_product_section(user=self.user, product_slug=product_slug, client_version=self.client_version)
+
+    # --- sending ---------------------------------------------------------------------------
+    def _push(self, change: Change, *, sections_json: str | None = None) -> None:
+        """Queue ``feed.updated`` for ``change`` and take its screen as the client's."""
+        if self.closing:
+            return
+        self.screen = change.screen
+        self.outbox.put(
+            updated_frame(
+                version=change.screen.version,
+                sections_json=sections_json if sections_json is not None else encode(change.changed),
+                removed=change.removed,
+                order=change.order,
+            )
+        )
 
     # --- client -> server ------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None:
-            await self._error("unsupported_frame", "Messages are JSON text frames.")
+        if self.closing:
+            return
+        self.last_heard = time.monotonic()
+        if not self.bucket.take():
+            self._drop(
+                code=CLOSE_FLOOD,
+                error=(RATE_LIMITED, f"More than {settings.LIVE_CLIENT_MESSAGES_PER_SECOND} messages per second."),
+            )
             return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self._error("malformed_message", "The message is not valid JSON.")
+            message = parse_client_message(text_data, bytes_data)
+        except ProtocolError as exc:
+            self.outbox.put(error_frame(exc.code, exc.message))
             return
-        await self.receive_json(content)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self._error("malformed_message", "A message is a JSON object with a string 'type'.")
-            return
-        kind = content["type"]
+        kind = message["type"]
         if kind == "ping":
-            await self.send_json({"type": "pong"})
+            self.outbox.put(PONG_FRAME)
         elif kind == "resume":
-            await self._resume(content.get("version"))
-        else:
-            await self._error("unknown_type", f"Unknown message type {kind!r}.")
+            await self._resume(message["version"], message.get("sections"))
+        elif kind == "plans.filter":
+            frame: dict[str, Any] = {
+                "type": "error",
+                "code": PLANS_UNAVAILABLE,
+                "message": "The plan finder is not available yet.",
+            }
+            if "request_id" in message:
+                frame["request_id"] = message["request_id"]
+            self.outbox.put(encode(frame))
 
-    async def _resume(self, version: Any) -> None:
-        if not isinstance(version, str):
-            await self._error("invalid_message", "'resume' needs the last 'version' seen, a string.")
+    async def _resume(self, version: str, refs: list[dict[str, Any]] | None) -> None:
+        feed = await self._load_feed()
+        current = Screen.of_feed(feed)
+        held = self.screen
+        self.screen = current
+        if version == current.version:
             return
-        self.feed = await self._load_feed()
-        if version != self.feed["version"]:
-            await self.send_json({"type": "feed.snapshot", "version": self.feed["version"], "feed": self.feed})
+        change = None
+        if held is not None and version == held.version:
+            change = change_between(held, current)
+        elif refs is not None and feed_version(refs) == version:
+            change = change_from_refs(refs, current)
+        if change is not None:
+            self._push(change)
+        else:
+            self.outbox.put(snapshot_frame(feed))
 
     # --- channel layer -> client -----------------------------------------------------------
     async def feed_changed(self, event: dict[str, Any]) -> None:
-        product = event.get("product")
-        if (
-            event.get("reason") == "deals.changed"
-            and product
-            and any(s["product"] == product and s["source"] == "personalised" for s in self.feed["sections"])
-        ):
-            return  # a product's generic deals changed, but this screen shows the user's own offers there
-        new = await self._load_feed()
-        if new["version"] == self.feed["version"]:
+        """This user's feed changed: ``product``'s section, or anything when empty."""
+        if self.closing or self.screen is None:
             return
-        diff = feed_diff(self.feed, new)
-        self.feed = new
-        await self.send_json(
-            {
-                "type": "feed.updated",
-                "version": new["version"],
-                "sections": diff.changed,
-                "removed": diff.removed,
-                "order": diff.order,
-            }
+        product = str(event.get("product") or "")
+        if product:
+            result = await self._load_product_section(product)
+            assert self.screen is not None
+            new = with_product_section(
+                self.screen, product_slug=product, section=result.section, product_order=result.product_order
+            )
+        else:
+            new = Screen.of_feed(await self._load_feed())
+        assert self.screen is not None
+        change = change_between(self.screen, new)
+        if change is not None:
+            self._push(change)
+
+    def apply_generic(self, change: GenericChange) -> None:
+        """A broadcast from the hub: apply it if this screen shows the generic sections it changed."""
+        screen = self.screen
+        if self.closing or screen is None:
+            return
+        sections = change.sections
+        if not change.product_slug:
+            # Templates changed: every section may have. Screens showing only generic deals take
+            # the shared sections; screens with the user's own offers reload (a few at a time).
+            if screen.shows_personalised():
+                asyncio.get_running_loop().create_task(self._reload())
+                return
+            new = Screen.of_sections(
+                [
+                    section
+                    for slug in sections.product_order
+                    if (section := sections.sections.get((self.client_version, slug))) is not None
+                ]
+            )
+            diff = change_between(screen, new)
+            if diff is not None:
+                self._push(diff)
+            return
+        slug = change.product_slug
+        if screen.source_of(slug) == "personalised":
+            return  # this screen shows the user's own offers for the product, not its deals
+        key = (self.client_version, slug)
+        section = sections.sections.get(key)
+        diff = change_between(
+            screen,
+            with_product_section(screen, product_slug=slug, section=section, product_order=sections.product_order),
         )
+        if diff is None:
+            return
+        shared = change.encoded.get(key)
+        same = section is not None and len(diff.changed) == 1 and diff.changed[0]["id"] == section_id(slug)
+        self._push(diff, sections_json=shared if same else None)
+
+    async def _reload(self) -> None:
+        async with _reload_slot():
+            if self.closing or self.screen is None:
+                return
+            new = Screen.of_feed(await self._load_feed())
+            assert self.screen is not None
+            change = change_between(self.screen, new)
+            if change is not None:
+                self._push(change)

@@ -1,0 +1,155 @@
+"""The broadcast hub: one per process (per event loop), between the ``feeds`` group and the
+connections this process serves.
+
+A change that may touch every screen (a product's generic deals, a template publish) is sent once
+to the ``feeds`` group (live.py). Only the hub is in that group, so the message reaches each
+process once. The hub then computes what changed once for the whole process (the product's
+generic section, rendered once per client version in use, through the fragment caches) and hands
+it to each connection, which checks whether its screen shows that section and, if so, queues a
+``feed.updated`` frame built around the section's JSON, encoded once (live_screen.py,
+live_protocol.py). A connection showing the user's own offers for the product ignores it.
+
+The hub also runs one timer for all its connections (``LIVE_SWEEP_SECONDS``): a connection whose
+credential expired is closed with 4401, one that was silent for ``LIVE_IDLE_TIMEOUT_SECONDS``
+with 4408 (docs/websocket.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import live
+from .live_protocol import encode
+from .live_selectors import GenericSections, generic_sections
+
+logger = logging.getLogger(__name__)
+
+# How often the hub re-joins the feeds group (the in-memory layer expires memberships after a day).
+_REJOIN_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class GenericChange:
+    """Generic sections computed once for a process: ``product_slug``'s (or every product's,
+    when empty) for each client version in use, each also encoded as a one-element JSON array."""
+
+    product_slug: str
+    sections: GenericSections
+    encoded: dict[tuple[int | None, str], str]
+
+
+class LiveConnection(Protocol):
+    client_version: int | None
+
+    def apply_generic(self, change: GenericChange) -> None: ...
+
+    def check_deadlines(self, *, now: float, monotonic: float) -> None: ...
+
+
+class LiveHub:
+    def __init__(self) -> None:
+        self.connections: set[LiveConnection] = set()
+        self._channel: str | None = None
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._joined_at = 0.0
+
+    async def join(self, connection: LiveConnection) -> None:
+        await self._ensure_started()
+        self.connections.add(connection)
+
+    def leave(self, connection: LiveConnection) -> None:
+        self.connections.discard(connection)
+
+    async def _ensure_started(self) -> None:
+        if self._channel is not None:
+            return
+        async with self._start_lock:
+            if self._channel is not None:
+                return
+            layer = get_channel_layer()
+            assert layer is not None, "CHANNEL_LAYERS is not configured"
+            channel = await layer.new_channel("live-hub.")
+            await layer.group_add(live.ALL_FEEDS_GROUP, channel)
+            self._joined_at = time.monotonic()
+            self._channel = channel
+            loop = asyncio.get_running_loop()
+            self._tasks = [loop.create_task(self._listen(channel)), loop.create_task(self._sweep())]
+
+    async def _listen(self, channel: str) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("the live hub could not receive; retrying")
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == live.FEED_CHANGED:
+                try:
+                    await self.broadcast(product_slug=str(message.get("product") or ""))
+                except Exception:
+                    logger.exception("live broadcast failed")
+
+    async def broadcast(self, *, product_slug: str) -> None:
+        """Compute ``product_slug``'s generic section once (every product's when empty) and hand
+        it to every connection of this process."""
+        if not self.connections:
+            return
+        client_versions = {connection.client_version for connection in self.connections}
+        sections = await database_sync_to_async(generic_sections)(
+            product_slugs=[product_slug] if product_slug else None, client_versions=client_versions
+        )
+        encoded = {key: f"[{encode(section)}]" for key, section in sections.sections.items() if section is not None}
+        change = GenericChange(product_slug=product_slug, sections=sections, encoded=encoded)
+        for connection in list(self.connections):
+            try:
+                connection.apply_generic(change)
+            except Exception:
+                logger.exception("a connection could not apply a broadcast")
+
+    async def _sweep(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await asyncio.sleep(float(settings.LIVE_SWEEP_SECONDS))
+            now, monotonic = time.time(), time.monotonic()
+            for connection in list(self.connections):
+                try:
+                    connection.check_deadlines(now=now, monotonic=monotonic)
+                except Exception:
+                    logger.exception("a connection's deadlines could not be checked")
+            if layer is not None and self._channel is not None and monotonic - self._joined_at > _REJOIN_SECONDS:
+                self._joined_at = monotonic
+                try:
+                    await layer.group_add(live.ALL_FEEDS_GROUP, self._channel)
+                except Exception:
+                    logger.exception("the live hub could not re-join the feeds group")
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()
+
+
+def live_hub() -> LiveHub:
+    """This event loop's hub (a server process has one loop, so one hub)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = LiveHub()
+    return hub
+
+
+def live_hub_stats() -> dict[str, Any]:
+    """Connections per hub in this process (for diagnostics)."""
+    return {"hubs": len(_hubs), "connections": sum(len(hub.connections) for hub in _hubs.values())}

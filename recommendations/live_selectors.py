@@ -1,0 +1,207 @@
+"""Reads for live updates: one product's section, not the whole feed.
+
+A live change names a product (an offer for a user, a product's generic deals), so a connection
+needs that product's section only, plus the products' home-screen order to place it. The
+sections are the very ones ``selectors.home_feed`` returns (same fragment keys, same fragment
+store, same rendering), so a screen patched with them has the version ``GET /api/v1/home/`` gives.
+
+- ``user_product_section``: a user's section for one product (three small queries on a warm cache);
+- ``generic_sections``: products' generic deals sections for several client versions at once
+  (what the broadcast hub computes once per process for every connection it serves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import DateTimeField, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from products.models import DealSnapshot, Product
+from products.selectors import deal_snapshots_by_id
+from ui_templates.models import ComponentTemplate
+from ui_templates.selectors import published_templates
+
+from . import fragments
+from .feed import DealsData, FeedInputs, OfferData, ProductInfo, build_section
+from .fragments.keys import generic_key, inputs_version, personal_key
+from .models import Offer
+from .selectors import offer_data, offers_live_for_user
+
+Section = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProductSection:
+    section: Section | None  # None: the product shows nothing to this user
+    product_order: list[str]  # every active product's slug, in home-screen order
+
+
+@dataclass(frozen=True)
+class GenericSections:
+    product_order: list[str]
+    # (client version, product slug) -> the product's generic section (None: nothing to show)
+    sections: dict[tuple[int | None, str], Section | None]
+
+
+# The fragment index, as selectors.home_feed reads it (the same keys, so the same cached fragments).
+
+
+def _products_for_feed() -> list[Product]:
+    """Active products in home-screen order with their poll state and newest snapshot's id and
+    fetch time; one query."""
+    latest = DealSnapshot.objects.filter(product=OuterRef("pk")).order_by("-fetched_at", "-id")
+    return list(
+        Product.objects.filter(active=True)
+        .select_related("poll_state")
+        .annotate(
+            latest_snapshot_id=Subquery(latest.values("id")[:1]),
+            latest_snapshot_at=Subquery(latest.values("fetched_at")[:1], output_field=DateTimeField()),
+        )
+        .order_by("-rank_weight", "slug")
+    )
+
+
+def _offer_versions(*, user: User, product_ids: list[int], now: datetime) -> dict[int, str]:
+    rows: dict[int, list[tuple[str, int, datetime]]] = {}
+    for product_id, external_id, version, updated_at in (
+        Offer.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), withdrawn=False)
+        .filter(user=user, product_id__in=product_ids)
+        .order_by("product_id", "external_id")
+        .values_list("product_id", "external_id", "version", "updated_at")
+    ):
+        rows.setdefault(product_id, []).append((external_id, version, updated_at))
+    return {product_id: inputs_version(offers) for product_id, offers in rows.items()}
+
+
+def _templates_revision() -> str:
+    return inputs_version(
+        list(
+            ComponentTemplate.objects.filter(published_version__isnull=False)
+            .order_by("key")
+            .values_list("key", "published_version_id")
+        )
+    )
+
+
+def _deals_as_of(product: Product, snapshot_fetched_at: datetime) -> datetime:
+    state = getattr(product, "poll_state", None)
+    confirmed = state.last_success_at if state and state.last_success_at else snapshot_fetched_at
+    return max(confirmed, snapshot_fetched_at)
+
+
+def _deals_inputs(products: list[Product]) -> dict[str, DealsData]:
+    snapshots = deal_snapshots_by_id(snapshot_ids=[p.latest_snapshot_id for p in products])  # type: ignore[attr-defined]
+    return {
+        p.slug: DealsData(deals=snapshot.deals, as_of=_deals_as_of(p, snapshot.fetched_at))
+        for p in products
+        if (snapshot := snapshots.get(p.latest_snapshot_id)) is not None  # type: ignore[attr-defined]
+    }
+
+
+def _generic_version(product: Product, *, templates: str, now: datetime) -> str:
+    as_of = _deals_as_of(product, product.latest_snapshot_at)  # type: ignore[attr-defined]
+    return inputs_version(
+        product.latest_snapshot_id,  # type: ignore[attr-defined]
+        as_of,
+        now - as_of > settings.DEALS_STALE_AFTER,
+        product.name,
+        templates,
+    )
+
+
+def user_product_section(
+    *, user: User, product_slug: str, client_version: int | None, now: datetime | None = None
+) -> ProductSection:
+    """``user``'s section for ``product_slug`` as ``home_feed`` would render it now."""
+    now = now or timezone.now()
+    products = _products_for_feed()
+    order = [p.slug for p in products]
+    product = next((p for p in products if p.slug == product_slug), None)
+    if product is None:
+        return ProductSection(section=None, product_order=order)
+    offer_versions = _offer_versions(user=user, product_ids=[product.pk], now=now)
+    templates = _templates_revision()
+    if product.pk in offer_versions:
+        version = inputs_version(offer_versions[product.pk], product.name, templates)
+        key = personal_key(user_id=user.pk, product_slug=product.slug, client_version=client_version, version=version)
+    elif product.latest_snapshot_id:  # type: ignore[attr-defined]
+        version = _generic_version(product, templates=templates, now=now)
+        key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
+    else:
+        return ProductSection(section=None, product_order=order)
+
+    def render(missing: list[str]) -> dict[str, Section | None]:
+        offers: dict[str, list[OfferData]] = {}
+        if product.pk in offer_versions:
+            offers[product.slug] = [
+                offer_data(o) for o in offers_live_for_user(user=user, product_ids=[product.pk], now=now)
+            ]
+        inputs = FeedInputs(
+            products=[ProductInfo(slug=product.slug, name=product.name)],
+            offers=offers,
+            deals={} if offers else _deals_inputs([product]),
+            templates=published_templates(),
+        )
+        section = build_section(
+            product=ProductInfo(slug=product.slug, name=product.name),
+            inputs=inputs,
+            now=now,
+            stale_after=settings.DEALS_STALE_AFTER,
+            client_version=client_version,
+        )
+        return dict.fromkeys(missing, section)
+
+    return ProductSection(section=fragments.store().get_sections([key], render)[key], product_order=order)
+
+
+def generic_sections(
+    *, product_slugs: Collection[str] | None, client_versions: Collection[int | None], now: datetime | None = None
+) -> GenericSections:
+    """The generic deals sections of ``product_slugs`` (None: every active product) for each of
+    ``client_versions``; three queries on a warm cache, one render per missing fragment."""
+    now = now or timezone.now()
+    products = _products_for_feed()
+    order = [p.slug for p in products]
+    wanted = [p for p in products if (product_slugs is None or p.slug in product_slugs) and p.latest_snapshot_id]  # type: ignore[attr-defined]
+    templates = _templates_revision()
+    keys: dict[str, tuple[int | None, Product]] = {}
+    for product in wanted:
+        version = _generic_version(product, templates=templates, now=now)
+        for client_version in client_versions:
+            key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
+            keys[key] = (client_version, product)
+
+    def render(missing: list[str]) -> dict[str, Section | None]:
+        products_missing = list({keys[key][1].pk: keys[key][1] for key in missing}.values())
+        inputs = FeedInputs(
+            products=[ProductInfo(slug=p.slug, name=p.name) for p in products_missing],
+            offers={},
+            deals=_deals_inputs(products_missing),
+            templates=published_templates(),
+        )
+        return {
+            key: build_section(
+                product=ProductInfo(slug=keys[key][1].slug, name=keys[key][1].name),
+                inputs=inputs,
+                now=now,
+                stale_after=settings.DEALS_STALE_AFTER,
+                client_version=keys[key][0],
+            )
+            for key in missing
+        }
+
+    found = fragments.store().get_sections(list(keys), render) if keys else {}
+    sections: dict[tuple[int | None, str], Section | None] = {
+        (client_version, slug): None
+        for client_version in client_versions
+        for slug in (product_slugs if product_slugs is not None else order)
+    }
+    for key, (client_version, product) in keys.items():
+        sections[(client_version, product.slug)] = found[key]
+    return GenericSections(product_order=order, sections=sections)
