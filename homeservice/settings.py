@@ -306,3 +306,26 @@ LIVE_OUTBOX_MAX_BYTES = env.int("LIVE_OUTBOX_MAX_BYTES", default=1024 * 1024)
 LIVE_IDLE_TIMEOUT_SECONDS = env.float("LIVE_IDLE_TIMEOUT_SECONDS", default=120.0)
 # How often each process checks its connections' idle time and credential expiry.
 LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=5.0)
+
+# --- Deals polling: resilience and outbound safety (products/, docs/product-backends.md) -------
+# Hosts product backends may be called on (exact names). Empty: the hosts of the products'
+# configured deals and offers endpoints. Addresses that are not public (private, loopback,
+# link-local, reserved) are refused unless allowed: on by default only with DEBUG or in tests,
+# because the demo simulator and the test servers listen on 127.0.0.1.
+OUTBOUND_ALLOWED_HOSTS = [h.lower() for h in env.list("OUTBOUND_ALLOWED_HOSTS", default=[])]
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=DEBUG or TESTING)
+# A whole response (connect, headers and body) must arrive within this many seconds.
+OUTBOUND_TOTAL_TIMEOUT = env.float("OUTBOUND_TOTAL_TIMEOUT", default=15.0)
+# Transient failures (connect errors, timeouts, 5xx, 429) are retried this many times, after
+# exponential backoff with full jitter: random(0, min(max, base * 2**retry)) seconds.
+DEALS_POLL_MAX_RETRIES = env.int("DEALS_POLL_MAX_RETRIES", default=3)
+DEALS_POLL_RETRY_BACKOFF_SECONDS = env.int("DEALS_POLL_RETRY_BACKOFF_SECONDS", default=2)
+DEALS_POLL_RETRY_BACKOFF_MAX_SECONDS = env.int("DEALS_POLL_RETRY_BACKOFF_MAX_SECONDS", default=60)
+# The circuit breaker per product (pybreaker; state in Redis, shared by all processes): opens
+# after this many consecutive transient failures, lets one trial call through after the reset.
+BACKEND_BREAKER_FAIL_MAX = env.int("BACKEND_BREAKER_FAIL_MAX", default=5)
+BACKEND_BREAKER_RESET_SECONDS = env.float("BACKEND_BREAKER_RESET_SECONDS", default=60.0)
+# Deal snapshots kept per product (the newest ones; older ones are pruned after each change).
+DEALS_SNAPSHOTS_KEEP = env.int("DEALS_SNAPSHOTS_KEEP", default=20)
+# deals.changed notices for a product share one queued poll until it starts (at most this long).
+DEALS_POLL_REQUEST_DEDUPE_SECONDS = env.int("DEALS_POLL_REQUEST_DEDUPE_SECONDS", default=60)

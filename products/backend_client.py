@@ -1,12 +1,15 @@
 """The outbound client for product backends: deals, and a user's offers (``offers.invalidated``).
 
-Every call to a product backend goes through here: httpx with connect and read timeouts, no
-redirects, a response size limit, conditional GET by ETag, and validation of the body's shape.
-Retries, the circuit breaker and host allow-listing come with the resilient poller.
+Every call to a product backend goes through here: only allowed hosts on public addresses
+(outbound_guard.py, SSRF), httpx with connect, read and total timeouts, no redirects, a response
+size limit, conditional GET by ETag, and validation of the body's shape. Failures worth retrying
+raise ``TransientBackendError``; the deals poller retries them and counts them in the product's
+circuit breaker (deals_poller.py, breakers.py).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +19,15 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .outbound_guard import OutboundRefused, OutboundUnresolvable, outbound_target
+
 
 class BackendError(Exception):
     """A product backend could not be reached or answered something we cannot use."""
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying: unreachable, timed out, or an answer of HTTP 5xx or 429."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ def _timeout() -> httpx.Timeout:
     return httpx.Timeout(settings.OUTBOUND_READ_TIMEOUT, connect=settings.OUTBOUND_CONNECT_TIMEOUT)
 
 
-def _read_limited(response: httpx.Response, limit: int) -> bytes:
+def _read_limited(response: httpx.Response, limit: int, deadline: float) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BackendError(f"response of {declared} bytes exceeds the limit of {limit}")
@@ -46,6 +55,10 @@ def _read_limited(response: httpx.Response, limit: int) -> bytes:
         body.extend(chunk)
         if len(body) > limit:
             raise BackendError(f"response exceeds the limit of {limit} bytes")
+        if time.monotonic() > deadline:
+            raise TransientBackendError(
+                f"response not complete within OUTBOUND_TOTAL_TIMEOUT ({settings.OUTBOUND_TOTAL_TIMEOUT} s)"
+            )
     return bytes(body)
 
 
@@ -105,30 +118,68 @@ class _JSONGet:
     etag: str
 
 
+def _status_error(what: str, response: httpx.Response) -> BackendError:
+    status = response.status_code
+    if status >= 500 or status == 429:
+        return TransientBackendError(f"{what} endpoint answered HTTP {status}")
+    location = response.headers.get("location")
+    if 300 <= status < 400 and location:
+        return BackendError(f"{what} endpoint answered HTTP {status}, a redirect to {location} (not followed)")
+    return BackendError(f"{what} endpoint answered HTTP {status}")
+
+
+def _unreachable(what: str, exc: Exception) -> TransientBackendError:
+    return TransientBackendError(f"{what} endpoint unreachable: {exc.__class__.__name__}: {exc}")
+
+
 def _get_json(*, url: str, what: str, etag: str = "") -> _JSONGet:
-    """The one GET to a product backend: timeouts, no redirects, a size limit, conditional by
-    ``etag`` (a 304 gives ``not_modified``), a JSON body. ``what`` names the endpoint in errors."""
-    headers = {"Accept": "application/json"}
+    """The one GET to a product backend: an allowed host on a checked address, timeouts, no
+    redirects, a size limit, conditional by ``etag`` (a 304 gives ``not_modified``), a JSON body.
+    ``what`` names the endpoint in errors. Each checked address is tried in turn until one connects.
+    """
+    try:
+        target = outbound_target(url)
+    except OutboundRefused as exc:
+        raise BackendError(f"{what} endpoint refused: {exc}") from exc
+    except OutboundUnresolvable as exc:
+        raise TransientBackendError(f"{what} endpoint unreachable: {exc}") from exc
+    headers = {"Accept": "application/json", "Host": target.url.netloc.decode("ascii")}
     if etag:
         headers["If-None-Match"] = etag
-    try:
-        with (
-            httpx.Client(timeout=_timeout(), follow_redirects=False) as client,
-            client.stream("GET", url, headers=headers) as response,
-        ):
-            if etag and response.status_code == 304:
-                return _JSONGet(not_modified=True, document=None, etag=etag)
-            if response.status_code != 200:
-                raise BackendError(f"{what} endpoint answered HTTP {response.status_code}")
-            body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES)
-            new_etag = response.headers.get("etag", "")
-    except httpx.HTTPError as exc:
-        raise BackendError(f"{what} endpoint unreachable: {exc.__class__.__name__}: {exc}") from exc
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BackendError(f"{what} body is not JSON: {exc}") from exc
-    return _JSONGet(not_modified=False, document=document, etag=new_etag)
+    extensions = {"sni_hostname": target.url.host} if target.url.scheme == "https" else {}
+    deadline = time.monotonic() + settings.OUTBOUND_TOTAL_TIMEOUT
+    connect_error: httpx.ConnectError | None = None
+    with httpx.Client(timeout=_timeout(), follow_redirects=False) as client:
+        for address in target.addresses:
+            request = client.build_request("GET", target.url_for(address), headers=headers, extensions=extensions)
+            try:
+                response = client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                connect_error = exc
+                continue
+            except httpx.TransportError as exc:
+                raise _unreachable(what, exc) from exc
+            except httpx.HTTPError as exc:
+                raise BackendError(f"{what} endpoint failed: {exc.__class__.__name__}: {exc}") from exc
+            try:
+                if etag and response.status_code == 304:
+                    return _JSONGet(not_modified=True, document=None, etag=etag)
+                if response.status_code != 200:
+                    raise _status_error(what, response)
+                body = _read_limited(response, settings.OUTBOUND_MAX_BODY_BYTES, deadline)
+                new_etag = response.headers.get("etag", "")
+            except httpx.TransportError as exc:
+                raise _unreachable(what, exc) from exc
+            except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+                raise BackendError(f"{what} body unreadable: {exc.__class__.__name__}: {exc}") from exc
+            finally:
+                response.close()
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise BackendError(f"{what} body is not JSON: {exc}") from exc
+            return _JSONGet(not_modified=False, document=document, etag=new_etag)
+    raise _unreachable(what, connect_error or httpx.ConnectError("no address to connect to"))
 
 
 def deals_fetch(*, url: str, etag: str = "") -> DealsFetch:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 
 from .hooks import deals_changed
@@ -29,7 +30,8 @@ def deals_record(
 ) -> DealsRecordResult:
     """Store a product's deals as found by a poll; a new snapshot only when the content changed.
 
-    On change, ``deals_changed`` is sent once the transaction commits.
+    On change, ``deals_changed`` is sent once the transaction commits, and snapshots beyond the
+    newest ``DEALS_SNAPSHOTS_KEEP`` are pruned. A success clears the last error.
     """
     content_hash = deals_content_hash(deals)
     with transaction.atomic():
@@ -41,20 +43,45 @@ def deals_record(
                 product=product, deals=deals, content_hash=content_hash, etag=etag, fetched_at=fetched_at
             )
             transaction.on_commit(lambda: deals_changed.send(sender=Product, product_slug=product.slug))
+            deal_snapshots_prune(product=product, keep=settings.DEALS_SNAPSHOTS_KEEP)
         state.last_polled_at = fetched_at
         state.last_success_at = fetched_at
+        state.last_error = ""
         state.etag = etag
-        state.save(update_fields=["last_polled_at", "last_success_at", "etag", "updated_at"])
+        state.save(update_fields=["last_polled_at", "last_success_at", "last_error", "etag", "updated_at"])
     return DealsRecordResult(changed=snapshot is not None, snapshot=snapshot)
 
 
+def deal_snapshots_prune(*, product: Product, keep: int) -> int:
+    """Delete ``product``'s snapshots but the newest ``keep`` (at least one); the number deleted."""
+    older = list(
+        DealSnapshot.objects.filter(product=product)
+        .order_by("-fetched_at", "-id")
+        .values_list("id", flat=True)[max(1, keep) :]
+    )
+    if not older:
+        return 0
+    deleted, _ = DealSnapshot.objects.filter(pk__in=older).delete()
+    return deleted
+
+
 def deals_poll_not_modified(*, product: Product, at: datetime) -> None:
-    """A conditional poll answered 304: the deals we have are confirmed fresh; nothing else changes."""
-    DealsPollState.objects.update_or_create(product=product, defaults={"last_polled_at": at, "last_success_at": at})
+    """A conditional poll answered 304: the deals we have are confirmed fresh; nothing else changes
+    (but the last error, if any, is cleared)."""
+    DealsPollState.objects.update_or_create(
+        product=product, defaults={"last_polled_at": at, "last_success_at": at, "last_error": ""}
+    )
 
 
 def deals_poll_failed(*, product: Product, at: datetime, error: str) -> None:
-    """Record a failed poll; the last good deals keep being served (and turn stale with age)."""
+    """Record a failed poll attempt; the last good deals keep being served (and turn stale with age)."""
     DealsPollState.objects.update_or_create(
         product=product, defaults={"last_polled_at": at, "last_error_at": at, "last_error": error[:2000]}
     )
+
+
+def deals_polls_scheduled(*, products: list[Product], at: datetime) -> None:
+    """Mark ``products`` as polled at ``at`` when their poll is enqueued, so that the next beat tick
+    does not enqueue another one while this one waits in the queue or retries."""
+    for product in products:
+        DealsPollState.objects.update_or_create(product=product, defaults={"last_polled_at": at})

@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -34,6 +33,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from homeservice.errors import ApplicationError
 from products.backend_client import OFFER_SCHEMA
 from products.models import Product
+from products.tasks import deals_poll_soon
 
 from . import live
 from .models import Offer, OfferStream, ReceivedEvent
@@ -42,8 +42,6 @@ from .services import OfferFields
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-# deals.changed asks for a poll now; further notices within this many seconds share that poll.
-DEALS_POLL_DEDUPE_SECONDS = 5
 
 OFFER_UPSERTED = "offer.upserted"
 OFFER_WITHDRAWN = "offer.withdrawn"
@@ -353,20 +351,6 @@ def offers_replace(*, user: User, product: Product, offers: list[OfferFields], s
     ).update(withdrawn=True, updated_at=timezone.now())
 
 
-def _deals_poll_now(*, product: Product) -> None:
-    """Enqueue one deals poll for ``product`` after commit; notices within a few seconds share it."""
-    from products.tasks import deals_poll
-
-    try:
-        first = cache.add(f"webhooks:deals-poll:{product.pk}", 1, timeout=DEALS_POLL_DEDUPE_SECONDS)
-    except Exception:
-        logger.warning("deals poll lock unavailable; polling %s anyway", product.slug, exc_info=True)
-        first = True
-    if first:
-        product_id = product.pk
-        transaction.on_commit(lambda: deals_poll.apply_async(args=(product_id,), expires=60))
-
-
 class _Batch:
     """What applying one batch needs besides the events: the streams of its users, locked (SELECT
     ... FOR UPDATE) in one query and advanced in memory, and offer upserts held back so that runs
@@ -420,7 +404,7 @@ class _Batch:
 def _apply_one(*, batch: _Batch, event: CheckedEvent, changed: dict[int, str]) -> str:
     product = batch.product
     if event.type == DEALS_CHANGED:
-        _deals_poll_now(product=product)
+        deals_poll_soon(product=product)  # deduplicated: a burst of notices shares one queued poll
         return ReceivedEvent.Outcome.QUEUED
     user, sequence = event.user, event.sequence
     if user is None or sequence is None:  # check_events gives user events both

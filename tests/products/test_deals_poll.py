@@ -7,7 +7,7 @@ polls run inside ``django_capture_on_commit_callbacks(execute=True)`` and a rece
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,63 +21,13 @@ from rest_framework_simplejwt.tokens import AccessToken
 from werkzeug import Request, Response
 
 from homeservice.celery import app as celery_app
-from products.hooks import deals_changed
 from products.models import DealSnapshot, DealsPollState, Product
 from products.selectors import products_due_for_deals_poll
 from products.tasks import deals_poll, deals_poll_due
 from tests.factories import DealsPollStateFactory, ProductFactory, UserFactory, deal
+from tests.products.deals_backend import DEALS, DEALS_PATH, serve, state_of
 
 pytestmark = pytest.mark.django_db
-
-DEALS_PATH = "/deals/"
-DEALS = [deal("d1", "Unlimited 5G", "29.99"), {"id": "d2", "title": "No price, no description"}]
-
-
-@pytest.fixture
-def backend(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """A product backend on 127.0.0.1 (pytest-httpserver's IPv4 server)."""
-    yield httpserver_ipv4
-    httpserver_ipv4.clear()
-
-
-@pytest.fixture
-def product(backend: HTTPServer) -> Product:
-    return ProductFactory.create(slug="mobile", deals_endpoint=backend.url_for(DEALS_PATH))
-
-
-@pytest.fixture
-def hook_calls() -> Iterator[list[str]]:
-    """Product slugs ``deals_changed`` was sent for."""
-    calls: list[str] = []
-
-    def receiver(sender: Any, product_slug: str, **kwargs: Any) -> None:
-        calls.append(product_slug)
-
-    deals_changed.connect(receiver, weak=False, dispatch_uid="test_deals_poll")
-    yield calls
-    deals_changed.disconnect(dispatch_uid="test_deals_poll")
-
-
-@pytest.fixture
-def poll(django_capture_on_commit_callbacks: Any) -> Callable[[Product], str]:
-    """Run one poll of a product the way a worker does, with its after-commit hooks."""
-
-    def run(product: Product) -> str:
-        with django_capture_on_commit_callbacks(execute=True):
-            result: str = deals_poll(product.pk)
-        return result
-
-    return run
-
-
-def serve(backend: HTTPServer, deals: Any = DEALS, *, etag: str = "") -> None:
-    backend.clear()
-    headers = {"ETag": etag} if etag else {}
-    backend.expect_request(DEALS_PATH, method="GET").respond_with_json({"deals": deals}, headers=headers)
-
-
-def state_of(product: Product) -> DealsPollState:
-    return DealsPollState.objects.get(product=product)
 
 
 def backdate_last_success(product: Product) -> datetime:
