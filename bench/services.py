@@ -153,3 +153,14 @@ class ConnectionSampler:
                     self._stop.wait(self.interval_s)
         except psycopg.Error as exc:
             self.error = str(exc).strip() or exc.__class__.__name__
+
+
+def fast_path_outcomes(metrics_text: str) -> dict[str, int]:
+    """The feed fast path's request counts by outcome, from the server's /metrics."""
+    prefix = 'homeservice_feed_fast_path_requests_total{outcome="'
+    found: dict[str, int] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(prefix):
+            labels, _, value = line.rpartition(" ")
+            found[labels.removeprefix(prefix).removesuffix('"}')] = int(float(value))
+    return found

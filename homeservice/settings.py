@@ -168,6 +168,13 @@ FRAGMENT_LEASE_SECONDS = env.float("FRAGMENT_LEASE_SECONDS", default=5.0)
 FRAGMENT_LEASE_WAIT_SECONDS = env.float("FRAGMENT_LEASE_WAIT_SECONDS", default=0.5)
 # After a Redis error the fragment caches skip L2 this long (the feed is served from the database).
 FRAGMENT_L2_RETRY_SECONDS = env.float("FRAGMENT_L2_RETRY_SECONDS", default=2.0)
+# Whole feed documents per user in Redis (recommendations/fragments/documents.py), and the ASGI
+# fast path that answers warm home-feed requests from them (recommendations/api/home_fast.py).
+# Both need Redis: without REDIS_URL every request goes to the view.
+FEED_DOC_CACHE = env.bool("FEED_DOC_CACHE", default=True)
+FEED_DOC_REDIS_URL = env.str("FEED_DOC_REDIS_URL", default="") or REDIS_URL
+FEED_DOC_TTL_SECONDS = env.int("FEED_DOC_TTL_SECONDS", default=60)
+FEED_FAST_PATH = env.bool("FEED_FAST_PATH", default=True)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

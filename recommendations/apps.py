@@ -12,6 +12,7 @@ class RecommendationsConfig(AppConfig):
 
         from . import preview, receivers  # noqa: F401
         from .demo import DEMO_USERS
+        from .fragments import signals  # noqa: F401  (feed documents out of date on model changes)
 
         hooks.register_sample_provider(preview.demo_samples)
         hooks.register_preview_provider(preview.preview_feed, users=DEMO_USERS)

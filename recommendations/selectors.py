@@ -9,7 +9,7 @@ index: three small queries), then takes the sections from L1/L2 and renders only
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -113,17 +113,29 @@ def _products_for_feed() -> list[Product]:
     )
 
 
-def _offer_versions(*, user: User, product_ids: list[int], now: datetime) -> dict[int, str]:
+class _OfferIndex(NamedTuple):
+    versions: dict[int, str]  # per product with live offers for the user: those offers' version
+    expires_at: datetime | None  # when the first of those offers expires (None: none expires)
+
+
+def _offer_index(*, user: User, product_ids: list[int], now: datetime) -> _OfferIndex:
     """Per product where the user has live offers, a version of those offers (ids, versions,
-    update times); one query over a few columns, no offer is loaded."""
+    update times), and the first of their expiry times; one query over a few columns, no offer
+    is loaded."""
     rows: dict[int, list[tuple[str, int, datetime]]] = {}
-    for product_id, external_id, version, updated_at in (
+    expiries: list[datetime] = []
+    for product_id, external_id, version, updated_at, expires_at in (
         Offer.objects.filter(_live(now), user=user, product_id__in=product_ids)
         .order_by("product_id", "external_id")
-        .values_list("product_id", "external_id", "version", "updated_at")
+        .values_list("product_id", "external_id", "version", "updated_at", "expires_at")
     ):
         rows.setdefault(product_id, []).append((external_id, version, updated_at))
-    return {product_id: inputs_version(offers) for product_id, offers in rows.items()}
+        if expires_at is not None:
+            expiries.append(expires_at)
+    return _OfferIndex(
+        versions={product_id: inputs_version(offers) for product_id, offers in rows.items()},
+        expires_at=min(expiries, default=None),
+    )
 
 
 def _templates_revision() -> str:
@@ -140,9 +152,24 @@ def _templates_revision() -> str:
     )
 
 
+class HomeFeedDocument(NamedTuple):
+    feed: dict[str, Any]
+    # When this document stops being the answer without any change being announced: the first
+    # offer in it expires, or a generic section's deals turn stale. None: only an announced
+    # change (recommendations/live.py) makes it out of date.
+    valid_until: datetime | None
+
+
 def home_feed(*, user: User, now: datetime | None = None, client_version: int | None = None) -> dict[str, Any]:
     """The home feed document for ``user`` as a client of ``client_version`` renders it (feed.py),
-    from the fragment caches.
+    from the fragment caches (see ``home_feed_document``)."""
+    return home_feed_document(user=user, now=now, client_version=client_version).feed
+
+
+def home_feed_document(
+    *, user: User, now: datetime | None = None, client_version: int | None = None
+) -> HomeFeedDocument:
+    """The home feed for ``user`` and how long it stays valid unless a change is announced.
 
     Queries: three on a warm cache (products with their deals' identity, the user's live offers'
     versions, the live templates' versions); on misses one more per kind of data missing (the
@@ -151,9 +178,11 @@ def home_feed(*, user: User, now: datetime | None = None, client_version: int | 
     now = now or timezone.now()
     stale_after = settings.DEALS_STALE_AFTER
     products = _products_for_feed()
-    offer_versions = _offer_versions(user=user, product_ids=[p.pk for p in products], now=now)
+    offer_index = _offer_index(user=user, product_ids=[p.pk for p in products], now=now)
+    offer_versions = offer_index.versions
     templates = _templates_revision()
     wanted: list[tuple[str, Product]] = []
+    turns_stale: list[datetime] = []
     for product in products:
         if product.pk in offer_versions:
             version = inputs_version(offer_versions[product.pk], product.name, templates)
@@ -162,10 +191,13 @@ def home_feed(*, user: User, now: datetime | None = None, client_version: int | 
             )
         elif product.latest_snapshot_id:  # type: ignore[attr-defined]
             as_of = _deals_as_of(product, product.latest_snapshot_at)  # type: ignore[attr-defined]
+            stale = now - as_of > stale_after
+            if not stale:
+                turns_stale.append(as_of + stale_after)
             version = inputs_version(
                 product.latest_snapshot_id,  # type: ignore[attr-defined]
                 as_of,
-                now - as_of > stale_after,
+                stale,
                 product.name,
                 templates,
             )
@@ -189,7 +221,9 @@ def home_feed(*, user: User, now: datetime | None = None, client_version: int | 
         }
 
     sections = fragments.store().get_sections([key for key, _ in wanted], render)
-    return assemble_feed(sections=[s for key, _ in wanted if (s := sections[key]) is not None], now=now)
+    feed = assemble_feed(sections=[s for key, _ in wanted if (s := sections[key]) is not None], now=now)
+    ends = [moment for moment in (offer_index.expires_at, *turns_stale) if moment is not None]
+    return HomeFeedDocument(feed=feed, valid_until=min(ends, default=None))
 
 
 def _deals_as_of(product: Product, snapshot_fetched_at: datetime) -> datetime:

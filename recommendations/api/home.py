@@ -1,15 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
-
+import orjson
+from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..client_version import HEADER, check_client_version
-from ..selectors import home_feed
+from ..fragments import documents
+from ..selectors import home_feed_document
+
+CONTENT_TYPE = "application/json"
+CACHE_CONTROL = "private, no-cache"
+VARY = f"Authorization, {HEADER}"
 
 
 def etag_matches(if_none_match: str | None, version: str) -> bool:
@@ -50,19 +54,35 @@ class HomeFeedApi(APIView):
             401: OpenApiResponse(description="Missing, invalid or expired access token."),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         client_version = check_client_version(request.headers.get(HEADER))
-        feed: dict[str, Any] = home_feed(
+        user_id: int = request.user.pk  # type: ignore[assignment]  # authenticated
+        # Read before the feed is built (documents.py explains why), store after.
+        generations = documents.generations(user_id=user_id)
+        result = home_feed_document(
             user=request.user,  # type: ignore[arg-type]  # authenticated
             client_version=client_version,
         )
+        version: str = result.feed["version"]
+        # Rendered here rather than by DRF so that the fast path serves exactly these bytes.
+        body = orjson.dumps(result.feed)
+        if generations is not None:
+            documents.store(
+                user_id=user_id,
+                client_version=client_version,
+                built_under=generations,
+                valid_until=result.valid_until,
+                etag=version,
+                body=body,
+            )
         # The version hashes the content as rendered for this client version, so the ETag differs
         # between client versions whenever their documents differ.
-        headers = {
-            "ETag": f'"{feed["version"]}"',
-            "Cache-Control": "private, no-cache",
-            "Vary": f"Authorization, {HEADER}",
-        }
-        if etag_matches(request.headers.get("If-None-Match"), feed["version"]):
-            return Response(status=304, headers=headers)
-        return Response(feed, headers=headers)
+        response: HttpResponse
+        if etag_matches(request.headers.get("If-None-Match"), version):
+            response = HttpResponseNotModified()
+        else:
+            response = HttpResponse(body, content_type=CONTENT_TYPE)
+        response.headers["ETag"] = f'"{version}"'
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        response.headers["Vary"] = VARY
+        return response

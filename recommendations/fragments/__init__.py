@@ -4,6 +4,7 @@
 - ``l1``: the in-process layer; ``l2``: the Django cache (Redis), outage-tolerant;
 - ``store``: lookups (L1, one L2 round trip, render on miss with stampede protection);
 - ``invalidation``: deleting/dropping fragments here and, through Redis pub/sub, elsewhere;
+- ``documents``: whole feed documents per user, served by the warm-hit fast path;
 - ``metrics``: hit/miss counters per layer.
 
 docs/architecture.md ("Caches") describes the design; ``live.py`` calls ``invalidate_*`` when a
@@ -12,22 +13,26 @@ change is announced, ``selectors.home_feed`` reads through ``store()``.
 
 from __future__ import annotations
 
+from . import documents
 from .invalidation import Invalidation
 from .store import store
 
 
 def invalidate_user(*, user_id: int, product_slug: str = "") -> None:
     """A user's offers changed (for ``product_slug``, or any product when empty)."""
+    documents.bump_user(user_id=user_id)
     store().invalidator.invalidate(Invalidation(user_id=user_id, product_slug=product_slug))
 
 
 def invalidate_product_deals(*, product_slug: str) -> None:
     """A product's generic deals changed."""
+    documents.bump_all()
     store().invalidator.invalidate(Invalidation(product_slug=product_slug))
 
 
 def invalidate_all() -> None:
     """Anything may have changed (templates published or unpublished)."""
+    documents.bump_all()
     store().invalidator.invalidate(Invalidation())
 
 

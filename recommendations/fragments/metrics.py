@@ -18,6 +18,20 @@ SUBSCRIBER_RECONNECTS = Counter(
     "Times the invalidation subscriber lost its Redis connection (and cleared this process's L1).",
 )
 
+DOCUMENT_ERRORS = Counter(
+    "homeservice_feed_document_errors",
+    "Redis errors around the feed document cache (the feed was served by the view, without it).",
+)
+FAST_PATH = Counter(
+    "homeservice_feed_fast_path_requests",
+    "Home feed requests seen by the fast path, by outcome: hit (200 from a stored document), "
+    "not_modified (304), miss (no servable document: the view answered), pass (not a request the "
+    "fast path answers: the view answered), error (Redis failed: the view answered).",
+    ["outcome"],
+)
+for _outcome in ("hit", "not_modified", "miss", "pass", "error"):
+    FAST_PATH.labels(outcome=_outcome)
+
 for _layer in ("l1", "l2"):
     for _result in ("hit", "miss"):
         LOOKUPS.labels(layer=_layer, result=_result)  # exported as 0 before the first lookup

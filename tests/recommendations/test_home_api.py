@@ -1,4 +1,9 @@
-"""GET /api/v1/home/ through the test client and the real URL routing (docs/api.md)."""
+"""GET /api/v1/home/ through the test client and the real URL routing (docs/api.md).
+
+The contract tests (every test taking ``feed`` or ``feed_client``) run twice: against the view,
+and against the ASGI fast path in front of it, which must answer exactly as the view does
+(tests/recommendations/feed_clients.py).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,11 @@ def client_for(user: User) -> APIClient:
     return client
 
 
+@pytest.fixture
+def feed(feed_client: Any, user: User) -> Any:
+    return feed_client(user)
+
+
 def nodes(component: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield component
     for child in component.get("children", []):
@@ -47,7 +57,7 @@ def sources(response: Any) -> list[tuple[str, str]]:
 # --- shape and ETag ----------------------------------------------------------------------------
 
 
-def test_the_feed_has_the_documented_shape(auth_client, user):
+def test_the_feed_has_the_documented_shape(feed, user):
     # given one product with an offer for the user and one with generic deals
     mobile = ProductFactory.create(slug="mobile", rank_weight=10)
     tv = ProductFactory.create(slug="tv", rank_weight=5)
@@ -55,7 +65,7 @@ def test_the_feed_has_the_documented_shape(auth_client, user):
     DealSnapshotFactory.create(product=tv)
 
     # when
-    response = auth_client.get(URL)
+    response = feed.get(URL)
 
     # then
     assert response.status_code == 200
@@ -75,21 +85,21 @@ def test_the_feed_has_the_documented_shape(auth_client, user):
     assert shown_offer_ids(body) == {"up"}
 
 
-def test_the_etag_is_the_quoted_version_and_the_response_is_not_shared(auth_client, user):
+def test_the_etag_is_the_quoted_version_and_the_response_is_not_shared(feed, user):
     OfferFactory.create(user=user)
 
-    response = auth_client.get(URL)
+    response = feed.get(URL)
 
     assert response["ETag"] == f'"{response.json()["version"]}"'
     assert response["Cache-Control"] == "private, no-cache"
     assert "Authorization" in response["Vary"]
 
 
-def test_the_version_is_the_same_on_the_next_request_when_nothing_changed(auth_client, user):
+def test_the_version_is_the_same_on_the_next_request_when_nothing_changed(feed, user):
     OfferFactory.create(user=user)
     DealSnapshotFactory.create()
 
-    first, second = auth_client.get(URL), auth_client.get(URL)
+    first, second = feed.get(URL), feed.get(URL)
 
     assert first["ETag"] == second["ETag"]
 
@@ -105,13 +115,13 @@ def test_the_version_is_the_same_on_the_next_request_when_nothing_changed(auth_c
         "*",
     ],
 )
-def test_if_none_match_naming_the_current_version_gives_304_with_no_body(auth_client, user, if_none_match):
+def test_if_none_match_naming_the_current_version_gives_304_with_no_body(feed, user, if_none_match):
     # given the current version
     OfferFactory.create(user=user)
-    version = auth_client.get(URL).json()["version"]
+    version = feed.get(URL).json()["version"]
 
     # when
-    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=if_none_match.format(v=version))
+    response = feed.get(URL, HTTP_IF_NONE_MATCH=if_none_match.format(v=version))
 
     # then
     assert response.status_code == 304
@@ -119,15 +129,16 @@ def test_if_none_match_naming_the_current_version_gives_304_with_no_body(auth_cl
     assert response["ETag"] == f'"{version}"'
 
 
-def test_a_stale_etag_gives_the_new_feed(auth_client, user):
-    # given a version seen before an offer changed
+def test_a_stale_etag_gives_the_new_feed(feed, user, django_capture_on_commit_callbacks):
+    # given a version seen before an offer changed (saved one by one, as in the admin)
     offer = OfferFactory.create(user=user, title="Before")
-    old_etag = auth_client.get(URL)["ETag"]
+    old_etag = feed.get(URL)["ETag"]
     offer.title = "After"
-    offer.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        offer.save()
 
     # when
-    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=old_etag)
+    response = feed.get(URL, HTTP_IF_NONE_MATCH=old_etag)
 
     # then
     assert response.status_code == 200
@@ -136,10 +147,10 @@ def test_a_stale_etag_gives_the_new_feed(auth_client, user):
 
 
 @pytest.mark.parametrize("if_none_match", ['"nope"', "", "W/", '""'])
-def test_an_etag_not_naming_the_version_gives_200(auth_client, user, if_none_match):
+def test_an_etag_not_naming_the_version_gives_200(feed, user, if_none_match):
     OfferFactory.create(user=user)
 
-    response = auth_client.get(URL, HTTP_IF_NONE_MATCH=if_none_match)
+    response = feed.get(URL, HTTP_IF_NONE_MATCH=if_none_match)
 
     assert response.status_code == 200
     assert response.json()["sections"]
@@ -148,7 +159,7 @@ def test_an_etag_not_naming_the_version_gives_200(auth_client, user, if_none_mat
 # --- what is shown -----------------------------------------------------------------------------
 
 
-def test_inactive_products_are_left_out(auth_client, user):
+def test_inactive_products_are_left_out(feed, user):
     # given an inactive product with an offer and deals, and an active one with deals
     hidden = ProductFactory.create(slug="hidden", active=False, rank_weight=100)
     OfferFactory.create(user=user, product=hidden)
@@ -156,13 +167,13 @@ def test_inactive_products_are_left_out(auth_client, user):
     DealSnapshotFactory.create(product=ProductFactory.create(slug="tv"))
 
     # when
-    response = auth_client.get(URL)
+    response = feed.get(URL)
 
     # then
     assert sources(response) == [("tv", "generic")]
 
 
-def test_withdrawn_and_expired_offers_are_left_out(auth_client, user):
+def test_withdrawn_and_expired_offers_are_left_out(feed, user):
     # given mobile: a withdrawn offer and deals; tv: an expired offer only; energy: one live offer
     mobile = ProductFactory.create(slug="mobile", rank_weight=3)
     tv = ProductFactory.create(slug="tv", rank_weight=2)
@@ -173,23 +184,23 @@ def test_withdrawn_and_expired_offers_are_left_out(auth_client, user):
     OfferFactory.create(user=user, product=energy, external_id="live", expires_at=None)
 
     # when
-    response = auth_client.get(URL)
+    response = feed.get(URL)
 
     # then
     assert sources(response) == [("mobile", "generic"), ("energy", "personalised")]
     assert shown_offer_ids(response.json()) == {"live"}
 
 
-def test_sections_are_ranked_by_rank_weight_then_slug(auth_client):
+def test_sections_are_ranked_by_rank_weight_then_slug(feed):
     for slug, weight in [("bravo", 5), ("alpha", 5), ("charlie", 10), ("delta", -1)]:
         DealSnapshotFactory.create(product=ProductFactory.create(slug=slug, rank_weight=weight))
 
-    response = auth_client.get(URL)
+    response = feed.get(URL)
 
     assert [s["product"] for s in response.json()["sections"]] == ["charlie", "alpha", "bravo", "delta"]
 
 
-def test_deals_confirmed_long_ago_are_served_marked_stale(auth_client, settings):
+def test_deals_confirmed_long_ago_are_served_marked_stale(feed, settings):
     # given deals whose last successful poll is older than DEALS_STALE_AFTER
     long_ago = timezone.now() - settings.DEALS_STALE_AFTER - timedelta(minutes=1)
     product = ProductFactory.create(slug="tv")
@@ -197,14 +208,14 @@ def test_deals_confirmed_long_ago_are_served_marked_stale(auth_client, settings)
     DealsPollStateFactory.create(product=product, last_success_at=long_ago, last_polled_at=timezone.now())
 
     # when
-    [section] = auth_client.get(URL).json()["sections"]
+    [section] = feed.get(URL).json()["sections"]
 
     # then
     assert section["source"] == "generic"
     assert section["stale"] is True
 
 
-def test_a_user_never_sees_another_users_offers():
+def test_a_user_never_sees_another_users_offers(feed_client):
     # given alice and bob with offers for the same products, and carol with none
     alice, bob, carol = (
         UserFactory.create(username="alice"),
@@ -219,7 +230,7 @@ def test_a_user_never_sees_another_users_offers():
     DealSnapshotFactory.create(product=tv)
 
     # when
-    seen = {u.username: client_for(u).get(URL) for u in (alice, bob, carol)}
+    seen = {u.username: feed_client(u).get(URL) for u in (alice, bob, carol)}
 
     # then
     assert shown_offer_ids(seen["alice"].json()) == {"alice-mobile"}
@@ -290,9 +301,9 @@ def _expired_token(user: User) -> str:
         ("expired", "token_not_valid"),
     ],
 )
-def test_without_a_valid_access_token_the_answer_is_401_json(user, authorization, code):
+def test_without_a_valid_access_token_the_answer_is_401_json(feed_client, user, authorization, code):
     # given a client with no, a garbage, a malformed, a non-Bearer or an expired token
-    client = APIClient()
+    client = feed_client()
     if authorization == "expired":
         authorization = f"Bearer {_expired_token(user)}"
     if authorization is not None:
@@ -313,8 +324,8 @@ def test_without_a_valid_access_token_the_answer_is_401_json(user, authorization
     assert "Secret offer" not in response.content.decode()
 
 
-def test_an_expired_token_says_so(user):
-    client = APIClient()
+def test_an_expired_token_says_so(feed_client, user):
+    client = feed_client()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {_expired_token(user)}")
 
     response = client.get(URL)
@@ -323,9 +334,11 @@ def test_an_expired_token_says_so(user):
     assert "expired" in str(response.json()["error"]["details"]).lower()
 
 
-def test_a_token_of_a_deleted_user_is_refused(user):
-    client = client_for(user)
-    user.delete()
+def test_a_token_of_a_deleted_user_is_refused(feed_client, user, django_capture_on_commit_callbacks):
+    client = feed_client(user)
+    client.get(URL)  # a document is stored for them
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
 
     response = client.get(URL)
 

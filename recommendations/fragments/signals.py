@@ -1,0 +1,48 @@
+"""Model changes that no announcement covers make feed documents out of date.
+
+Announced changes (offers pushed by products, deals polled, templates published) bump the
+document generations where fragments are invalidated (``fragments/__init__.py``). These
+receivers cover what is saved through the ORM elsewhere, mostly the admin:
+
+- a user saved or deleted (deactivated, removed): their documents, so that the fast path stops
+  answering for them and the view, which checks the account, refuses the token;
+- a product saved or deleted (renamed, reordered, deactivated): every document;
+- an offer saved or deleted one by one (the admin, the demo seed): its user's documents.
+
+Bumps run after the transaction commits, never before: a feed built between a bump and the
+commit would be stored under the new generation with the old data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from products.models import Product
+
+from ..models import Offer
+from . import documents
+
+
+@receiver(post_save, sender=get_user_model(), dispatch_uid="feed_documents.user_saved")
+@receiver(post_delete, sender=get_user_model(), dispatch_uid="feed_documents.user_deleted")
+def user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    user_id = instance.pk
+    transaction.on_commit(lambda: documents.bump_user(user_id=user_id))
+
+
+@receiver(post_save, sender=Product, dispatch_uid="feed_documents.product_saved")
+@receiver(post_delete, sender=Product, dispatch_uid="feed_documents.product_deleted")
+def product_changed(sender: Any, instance: Product, **kwargs: Any) -> None:
+    transaction.on_commit(documents.bump_all)
+
+
+@receiver(post_save, sender=Offer, dispatch_uid="feed_documents.offer_saved")
+@receiver(post_delete, sender=Offer, dispatch_uid="feed_documents.offer_deleted")
+def offer_changed(sender: Any, instance: Offer, **kwargs: Any) -> None:
+    user_id = instance.user_id
+    transaction.on_commit(lambda: documents.bump_user(user_id=user_id))
