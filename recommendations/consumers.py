@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -75,10 +77,21 @@ def _reload_slot() -> asyncio.Semaphore:
     return slot
 
 
+# A read that raced with a change to the screen is done again, at most this many times.
+_MAX_READS = 5
+# ``/ws/home/?resume=1``: the client holds a feed and sends ``resume`` first; no snapshot on connect.
+RESUME_PARAMETER = "resume"
+
+T = TypeVar("T")
+
+
 class HomeConsumer(AsyncWebsocketConsumer):
     client_version: int | None = None  # the catalogue version the client renders; None: the newest
-    screen: Screen | None = None  # what the client shows (None until the first snapshot)
+    screen: Screen | None = None  # what the client shows (None until the first snapshot or resume)
     closing = False
+    # Counts changes to the screen and broadcasts seen: a read of the database that saw it move
+    # may predate a change already applied, so it is done again (``_read``).
+    generation = 0
 
     # --- lifecycle -------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -105,8 +118,10 @@ class HomeConsumer(AsyncWebsocketConsumer):
         self.hub = live_hub()
         await self.hub.join(self)
         await self.accept()
-        feed = await self._load_feed()
-        self.screen = Screen.of_feed(feed)
+        if _query_flag(self.scope, RESUME_PARAMETER):
+            return  # the client's ``resume`` decides what it needs
+        feed = await self._read(self._load_feed)
+        self._set_screen(Screen.of_feed(feed))
         self.outbox.put(snapshot_frame(feed))
 
     async def disconnect(self, code: int) -> None:
@@ -159,6 +174,20 @@ class HomeConsumer(AsyncWebsocketConsumer):
             )
 
     # --- reads -----------------------------------------------------------------------------
+    async def _read(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()`` done again while the screen moved during it (a broadcast was applied or
+        skipped meanwhile), so an older read never overwrites a newer change."""
+        for _ in range(_MAX_READS):
+            seen = self.generation
+            result = await read()
+            if self.generation == seen:
+                return result
+        return result
+
+    def _set_screen(self, screen: Screen) -> None:
+        self.screen = screen
+        self.generation += 1
+
     @database_sync_to_async
     def _load_feed(self) -> dict[str, Any]:
         return home_feed(user=self.user, client_version=self.client_version)
@@ -172,7 +201,7 @@ class HomeConsumer(AsyncWebsocketConsumer):
         """Queue ``feed.updated`` for ``change`` and take its screen as the client's."""
         if self.closing:
             return
-        self.screen = change.screen
+        self._set_screen(change.screen)
         self.outbox.put(
             updated_frame(
                 version=change.screen.version,
@@ -214,10 +243,10 @@ class HomeConsumer(AsyncWebsocketConsumer):
             self.outbox.put(encode(frame))
 
     async def _resume(self, version: str, refs: list[dict[str, Any]] | None) -> None:
-        feed = await self._load_feed()
+        feed = await self._read(self._load_feed)
         current = Screen.of_feed(feed)
         held = self.screen
-        self.screen = current
+        self._set_screen(current)
         if version == current.version:
             return
         change = None
@@ -237,13 +266,13 @@ class HomeConsumer(AsyncWebsocketConsumer):
             return
         product = str(event.get("product") or "")
         if product:
-            result = await self._load_product_section(product)
+            result = await self._read(lambda: self._load_product_section(product))
             assert self.screen is not None
             new = with_product_section(
                 self.screen, product_slug=product, section=result.section, product_order=result.product_order
             )
         else:
-            new = Screen.of_feed(await self._load_feed())
+            new = Screen.of_feed(await self._read(self._load_feed))
         assert self.screen is not None
         change = change_between(self.screen, new)
         if change is not None:
@@ -251,6 +280,7 @@ class HomeConsumer(AsyncWebsocketConsumer):
 
     def apply_generic(self, change: GenericChange) -> None:
         """A broadcast from the hub: apply it if this screen shows the generic sections it changed."""
+        self.generation += 1
         screen = self.screen
         if self.closing or screen is None:
             return
@@ -291,8 +321,13 @@ class HomeConsumer(AsyncWebsocketConsumer):
         async with _reload_slot():
             if self.closing or self.screen is None:
                 return
-            new = Screen.of_feed(await self._load_feed())
+            new = Screen.of_feed(await self._read(self._load_feed))
             assert self.screen is not None
             change = change_between(self.screen, new)
             if change is not None:
                 self._push(change)
+
+
+def _query_flag(scope: dict[str, Any], name: str) -> bool:
+    values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get(name) or [""]
+    return values[-1].lower() in ("1", "true", "yes")
