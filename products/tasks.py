@@ -46,7 +46,7 @@ def deals_poll_due() -> int:
     return len(due)
 
 
-@shared_task(bind=True, ignore_result=True, acks_late=True)
+@shared_task(bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def deals_poll(self: Task, product_id: int) -> str:
     """Poll one product's deals endpoint and record what it found; idempotent (an unchanged body
     stores nothing), so a redelivered or retried task is harmless."""
