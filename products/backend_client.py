@@ -19,15 +19,9 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from .backend_errors import BackendError, TransientBackendError
+from .breakers import BreakerError, backend_breaker
 from .outbound_guard import OutboundRefused, OutboundUnresolvable, outbound_target
-
-
-class BackendError(Exception):
-    """A product backend could not be reached or answered something we cannot use."""
-
-
-class TransientBackendError(BackendError):
-    """A failure worth retrying: unreachable, timed out, or an answer of HTTP 5xx or 429."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +228,16 @@ def validate_offers_document(document: Any) -> list[dict[str, Any]]:
     return _validated_list(_offers_validator, document, "offers")
 
 
-def offers_fetch(*, url: str) -> OffersFetch:
-    """GET one user's offers (the product's offers endpoint with ``{user}`` already filled in)."""
-    return OffersFetch(offers=validate_offers_document(_get_json(url=url, what="offers").document))
+def offers_fetch(*, url: str, product_slug: str | None = None) -> OffersFetch:
+    """GET one user's offers (the product's offers endpoint with ``{user}`` already filled in).
+
+    With ``product_slug`` the call goes through that product's circuit breaker (breakers.py);
+    while it is open this raises ``TransientBackendError`` without calling the backend.
+    """
+    if product_slug is None:
+        return OffersFetch(offers=validate_offers_document(_get_json(url=url, what="offers").document))
+    try:
+        got = backend_breaker(product_slug=product_slug).call(_get_json, url=url, what="offers")
+    except BreakerError as exc:
+        raise TransientBackendError(f"offers endpoint not called: circuit breaker open ({exc})") from exc
+    return OffersFetch(offers=validate_offers_document(got.document))

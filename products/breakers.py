@@ -27,7 +27,7 @@ import pybreaker
 import redis
 from django.conf import settings
 
-from .backend_client import BackendError, TransientBackendError
+from .backend_errors import BackendError, TransientBackendError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from celery import shared_task
 from django.contrib.auth.models import User
 
-from products.backend_client import BackendError, offers_fetch
+from products.backend_client import BackendError, TransientBackendError, offers_fetch
 from products.models import Product
 
 from . import live
@@ -26,7 +26,7 @@ def offer_expired(*, user_id: int, product_slug: str) -> None:
 @shared_task(
     ignore_result=True,
     acks_late=True,
-    autoretry_for=(BackendError,),
+    autoretry_for=(TransientBackendError,),  # unreachable, timeouts, 5xx, 429, breaker open
     retry_backoff=2,
     retry_backoff_max=120,
     max_retries=5,
@@ -41,7 +41,13 @@ def offers_refresh(*, product_id: int, user_id: int, sequence: int) -> str:
     if product is None or user is None or not product.offers_endpoint:
         return "skipped"
     url = product.offers_endpoint.replace("{user}", quote(user.username, safe=""))
-    fetched = offers_fetch(url=url)
+    try:
+        fetched = offers_fetch(url=url, product_slug=product.slug)
+    except TransientBackendError:
+        raise
+    except BackendError as exc:  # asking again would get the same answer
+        logger.warning("offers of %s for user %s not fetched: %s", product.slug, user_id, exc)
+        return "failed"
     try:
         offers = check_offers(offers=fetched.offers)
     except Exception as exc:
