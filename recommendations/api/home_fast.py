@@ -28,9 +28,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
+from cachetools import LRUCache
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -44,7 +46,7 @@ from homeservice.errors import ApplicationError
 
 from ..client_version import HEADER, check_client_version
 from ..fragments import documents
-from ..fragments.metrics import FAST_PATH
+from ..fragments.metrics import FAST_PATH, FAST_PATH_OUTCOMES
 from .home import CACHE_CONTROL, CONTENT_TYPE, VARY, HomeFeedApi, etag_matches
 
 logger = logging.getLogger(__name__)
@@ -68,16 +70,20 @@ KNOWN_MIDDLEWARE = frozenset(
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }
 )
+_COUNTERS = {outcome: FAST_PATH.labels(outcome=outcome) for outcome in FAST_PATH_OUTCOMES}
 _NEEDED = (b"host", b"authorization", HEADER.lower().encode(), b"if-none-match")
 
 
-_why_not: str | None = None  # fast_path_possible(), cached until a setting changes (tests)
+# Derived from settings once, again when a setting changes (tests).
+_why_not: str | None = None  # fast_path_possible()
+_headers: dict[bool, list[tuple[bytes, bytes]]] = {}  # response_headers() by ``secure``
 
 
 @receiver(setting_changed, dispatch_uid="home_fast.setting_changed")
 def _forget(**kwargs: Any) -> None:
     global _why_not
     _why_not = None
+    _headers.clear()
 
 
 def fast_path_possible() -> str:
@@ -109,6 +115,12 @@ def _why_not_possible() -> str:
 
 def response_headers(*, secure: bool) -> list[tuple[bytes, bytes]]:
     """Headers the middleware adds to the view's response (besides the view's own)."""
+    if secure not in _headers:
+        _headers[secure] = _middleware_headers(secure=secure)
+    return _headers[secure]
+
+
+def _middleware_headers(*, secure: bool) -> list[tuple[bytes, bytes]]:
     headers: list[tuple[bytes, bytes]] = []
     if "django.middleware.clickjacking.XFrameOptionsMiddleware" in settings.MIDDLEWARE:
         headers.append((b"x-frame-options", settings.X_FRAME_OPTIONS.upper().encode()))
@@ -167,7 +179,7 @@ class HomeFeedFastPath:
             await self.app(scope, receive, send)
             return
         outcome = await self._answer(scope, send)
-        FAST_PATH.labels(outcome=outcome).inc()
+        _COUNTERS[outcome].inc()
         if outcome not in ("hit", "not_modified"):
             await self.app(scope, receive, send)
 
@@ -256,10 +268,28 @@ class HomeFeedFastPath:
             self._redis = None
 
 
+# Authorization headers already checked: header -> (user id, expiry as a POSIX time). A token's
+# signature and claims never change, so only its expiry needs checking again; bounded, least
+# recently used first out. The signing key cannot change without a restart.
+_checked: LRUCache[bytes, tuple[str, float]] = LRUCache(maxsize=10_000)
+
+
+def _leeway_seconds() -> float:
+    leeway = jwt_settings.LEEWAY
+    return leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+
+
 def _user_id(authorization: bytes | None) -> str | None:
     """The user id of a valid access token in an ``Authorization`` header, as simplejwt's
     ``JWTAuthentication`` reads it (the account is not looked up)."""
     if not authorization:
+        return None
+    checked = _checked.get(authorization)
+    if checked is not None:
+        user_id, expires = checked
+        if time.time() < expires + _leeway_seconds():
+            return user_id
+        del _checked[authorization]
         return None
     parts = authorization.split()
     if len(parts) != 2 or parts[0].decode("latin-1") not in jwt_settings.AUTH_HEADER_TYPES:
@@ -268,9 +298,12 @@ def _user_id(authorization: bytes | None) -> str | None:
         token = AccessToken(parts[1].decode("latin-1"))  # type: ignore[arg-type]
     except (TokenError, UnicodeDecodeError):
         return None
-    user_id = token.get(jwt_settings.USER_ID_CLAIM)
+    user_id, expires = token.get(jwt_settings.USER_ID_CLAIM), token.get("exp")
     if isinstance(user_id, bool) or not isinstance(user_id, int | str) or not str(user_id).isdigit():
         return None
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        return None
+    _checked[authorization] = (str(int(user_id)), float(expires))
     return str(int(user_id))
 
 

@@ -29,7 +29,8 @@ FAST_PATH = Counter(
     "fast path answers: the view answered), error (Redis failed: the view answered).",
     ["outcome"],
 )
-for _outcome in ("hit", "not_modified", "miss", "pass", "error"):
+FAST_PATH_OUTCOMES = ("hit", "not_modified", "miss", "pass", "error")
+for _outcome in FAST_PATH_OUTCOMES:
     FAST_PATH.labels(outcome=_outcome)
 
 for _layer in ("l1", "l2"):
