@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -459,3 +460,38 @@ def test_the_metrics_count_its_outcomes(client_of, alice, mobile, settings):
     exported = Client().get("/metrics").content.decode()
 
     assert 'homeservice_feed_fast_path_requests_total{outcome="hit"}' in exported
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+def test_a_token_that_expires_after_it_was_checked_is_refused(client_of, alice, mobile):
+    # given a short-lived token the fast path has checked (and remembered)
+    OfferFactory.create(user=alice, product=mobile)
+    token = AccessToken.for_user(alice)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    client = client_of(alice)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(URL).served_by == "fast path"
+
+    # when it has expired
+    time.sleep(max(0.0, float(token["exp"]) - time.time()) + 0.2)
+    response = client.get(URL)
+
+    # then the view refuses it and the fast path did not answer
+    assert response.status_code == 401
+    assert response.served_by == "view"
+
+
+def test_a_checked_token_under_another_scheme_is_not_accepted(client_of, alice, mobile):
+    OfferFactory.create(user=alice, product=mobile)
+    token = AccessToken.for_user(alice)
+    client = client_of(alice)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(URL).served_by == "fast path"
+
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
+    response = client.get(URL)
+
+    assert response.status_code == 401
+    assert response.served_by == "view"
