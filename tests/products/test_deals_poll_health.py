@@ -195,3 +195,15 @@ def test_metrics_show_recovery_after_a_good_poll(backend, product, poll, setting
     assert samples[("homeservice_deals_failing", mobile)] == 0
     assert samples[("homeservice_deals_breaker_state", (("product", "mobile"), ("state", "closed")))] == 1
     assert samples[("homeservice_deals_breaker_failures", mobile)] == 0
+
+
+def test_the_product_pages_show_the_health_and_the_add_page_still_works(admin_client, backend, product, poll):
+    serve(backend)
+    poll(product)
+
+    change = admin_client.get(f"/admin/products/product/{product.pk}/change/")
+    add = admin_client.get("/admin/products/product/add/")
+
+    assert change.status_code == 200
+    assert "Circuit breaker" in change.content.decode()
+    assert add.status_code == 200
