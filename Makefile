@@ -35,9 +35,10 @@ typecheck: install
 
 check: lint typecheck
 
-## Feed throughput and latency against a bare-ASGI baseline (docs/benchmarks.md).
+## Feed throughput and latency against a bare-ASGI baseline, then WebSocket live updates (docs/benchmarks.md).
 bench: install
 	$(PY) -m bench.run
+	$(PY) -m bench.ws
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -313,6 +313,9 @@ LIVE_OUTBOX_MAX_BYTES = env.int("LIVE_OUTBOX_MAX_BYTES", default=1024 * 1024)
 LIVE_IDLE_TIMEOUT_SECONDS = env.float("LIVE_IDLE_TIMEOUT_SECONDS", default=120.0)
 # How often each process checks its connections' idle time and credential expiry.
 LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=5.0)
+# Keys per SCAN round trip for django-redis' delete_pattern (the fragment invalidation each live
+# update triggers): the default of 10 made one invalidation hundreds of round trips.
+DJANGO_REDIS_SCAN_ITERSIZE = env.int("DJANGO_REDIS_SCAN_ITERSIZE", default=1000)
 
 # --- Deals polling: resilience and outbound safety (products/, docs/product-backends.md) -------
 # Hosts product backends may be called on (exact names). Empty: the hosts of the products'
