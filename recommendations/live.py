@@ -54,6 +54,16 @@ def _invalidate(invalidate: Any) -> None:
         logger.exception("fragment invalidation failed")
 
 
+def _warm(user_id: int) -> None:
+    from .tasks import feed_warm_soon  # tasks import this module
+
+    try:
+        feed_warm_soon(user_id=user_id)
+    except Exception:
+        # Warming is an optimisation: the next read renders what is missing.
+        logger.exception("feed warm-up of user %s could not be queued", user_id)
+
+
 def feed_changed_for_user(*, user_id: int, reason: str, product_slug: str = "") -> None:
     """Tell every connection of one user that their feed (``product_slug``'s section, or any
     section when empty) may have changed (after commit)."""
@@ -61,6 +71,7 @@ def feed_changed_for_user(*, user_id: int, reason: str, product_slug: str = "") 
     def announce() -> None:
         _invalidate(lambda: fragments.invalidate_user(user_id=user_id, product_slug=product_slug))
         _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+        _warm(user_id)
 
     transaction.on_commit(announce)
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import orjson
 from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -8,8 +7,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from ..client_version import HEADER, check_client_version
-from ..fragments import documents
-from ..selectors import home_feed_document
+from ..feed_answer import feed_answer
 
 CONTENT_TYPE = "application/json"
 CACHE_CONTROL = "private, no-cache"
@@ -56,25 +54,11 @@ class HomeFeedApi(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         client_version = check_client_version(request.headers.get(HEADER))
-        user_id: int = request.user.pk  # type: ignore[assignment]  # authenticated
-        # Read before the feed is built (documents.py explains why), store after.
-        generations = documents.generations(user_id=user_id)
-        result = home_feed_document(
+        answer = feed_answer(
             user=request.user,  # type: ignore[arg-type]  # authenticated
             client_version=client_version,
         )
-        version: str = result.feed["version"]
-        # Rendered here rather than by DRF so that the fast path serves exactly these bytes.
-        body = orjson.dumps(result.feed)
-        if generations is not None:
-            documents.store(
-                user_id=user_id,
-                client_version=client_version,
-                built_under=generations,
-                valid_until=result.valid_until,
-                etag=version,
-                body=body,
-            )
+        version, body = answer.version, answer.body
         # The version hashes the content as rendered for this client version, so the ETag differs
         # between client versions whenever their documents differ.
         response: HttpResponse

@@ -162,7 +162,8 @@ def l1_keys() -> list[str]:
 def test_an_offer_change_invalidates_that_users_fragment(user, catalogue, renders, django_capture_on_commit_callbacks):
     client = client_for(user)
     client.get(URL)
-    assert any(k.startswith(f"frag:u:{user.pk}:mobile:") for k in l1_keys())
+    before = [k for k in l1_keys() if k.startswith(f"frag:u:{user.pk}:mobile:")]
+    assert before
 
     with django_capture_on_commit_callbacks(execute=True):
         offer_upsert(
@@ -171,7 +172,8 @@ def test_an_offer_change_invalidates_that_users_fragment(user, catalogue, render
             payload=OfferPayload(external_id="m1", version=99, title="Changed offer", price_amount=Decimal("1")),
         )
 
-    assert not any(k.startswith(f"frag:u:{user.pk}:") for k in l1_keys())
+    # the old fragment is gone (with a document cache, the warm-up has rendered the new one)
+    assert not set(before) & set(l1_keys())
     assert any(k.startswith("frag:g:tv:") for k in l1_keys())  # other fragments stay
     body = client.get(URL).content.decode()
     assert "Changed offer" in body

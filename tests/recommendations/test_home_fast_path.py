@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from celery import current_app
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -28,6 +29,7 @@ from recommendations import live
 from recommendations.api.home_fast import HomeFeedFastPath, fast_path_possible
 from recommendations.fragments import documents
 from recommendations.models import Offer
+from recommendations.tasks import feed_warm, feed_warm_soon
 from tests.factories import DealSnapshotFactory, DealsPollStateFactory, OfferFactory, ProductFactory, UserFactory
 from tests.recommendations.feed_clients import FastPathClient, fast_path_outcomes
 
@@ -134,10 +136,13 @@ def test_an_offer_pushed_by_a_product_replaces_the_document(
         )
     assert response.status_code == 200, response.content
 
-    # then the next answer (the view's, then the fast path's) shows it
+    # then a worker has rendered her feed again: the very next request is answered by the fast
+    # path, from a document showing the new offer (and equal to what the view answers)
+    misses = fast_path_outcomes()["miss"]
     after = client.get(URL)
+    assert after.served_by == "fast path"
     assert "Brand new offer" in after.content.decode()
-    assert client.get(URL).served_by == "fast path"
+    assert fast_path_outcomes()["miss"] == misses
 
 
 def test_changed_generic_deals_replace_every_document(client_of, alice, mobile, django_capture_on_commit_callbacks):
@@ -495,3 +500,41 @@ def test_a_checked_token_under_another_scheme_is_not_accepted(client_of, alice, 
 
     assert response.status_code == 401
     assert response.served_by == "view"
+
+
+# --- warm-up after a push -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tasks_queued_not_run() -> Any:
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False
+    yield
+    current_app.conf.task_always_eager = eager
+    current_app.control.purge()  # this run's queue only (the broker's keys carry the test prefix)
+
+
+def test_a_burst_of_changes_queues_one_warm_up(alice, feed_doc_redis, tasks_queued_not_run):
+    assert feed_warm_soon(user_id=alice.pk) is True
+    assert feed_warm_soon(user_id=alice.pk) is False  # shares the queued one
+
+    # once it starts, a later change queues another (so none is missed)
+    assert feed_warm(user_id=alice.pk) == "warmed"
+    assert feed_warm_soon(user_id=alice.pk) is True
+
+
+def test_a_warm_up_stores_the_document_the_view_would_answer(client_of, alice, mobile, feed_doc_redis, settings):
+    OfferFactory.create(user=alice, product=mobile, title="Warm offer")
+
+    assert feed_warm(user_id=alice.pk) == "warmed"
+
+    document = stored_document(feed_doc_redis, settings, alice)
+    assert b"Warm offer" in document.body
+    assert client_of(alice).get(URL).served_by == "fast path"  # and equal to the view's answer
+
+
+def test_no_warm_up_for_an_inactive_user(alice, feed_doc_redis, settings):
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+
+    assert feed_warm(user_id=alice.pk) == "skipped"
+    assert feed_doc_redis.get(documents.document_key(settings.REDIS_KEY_PREFIX, alice.pk, None)) is None
