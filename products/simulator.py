@@ -4,6 +4,8 @@
 Unless a test or a person has set the deals, a "deal of the moment" changes its price every
 ``SIMULATOR_ROTATE_SECONDS``, so a newcomer sees a live update within a minute.
 ``PUT`` the same URL with ``{"deals": [...]}`` to set them; ``DELETE`` to go back to rotating.
+``PUT  /simulator/products/<slug>/outage/`` with ``{"status": 503}`` (any 5xx, or 429) makes the
+deals endpoint answer that status, as a backend that is down would; ``DELETE`` ends the outage.
 ``GET  /simulator/products/<slug>/users/<username>/offers/`` serves a user's offers (what an
 ``offers.invalidated`` event makes the service fetch): the same for each (product, user), with an ETag.
 State lives in the Django cache, so with Redis every process sees the same deals.
@@ -48,6 +50,10 @@ def rotating_deals(slug: str, *, now: float | None = None) -> list[dict[str, Any
     return deals
 
 
+def _outage_key(slug: str) -> str:
+    return f"simulator:outage:{slug}"
+
+
 def current_deals(slug: str) -> list[dict[str, Any]]:
     override = cache.get(_override_key(slug))
     return override if override is not None else rotating_deals(slug)
@@ -69,7 +75,27 @@ def deals_view(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(status=204)
     if demo_product(slug) is None and cache.get(_override_key(slug)) is None:
         return JsonResponse(error_body("not_found", f"no simulated product {slug!r}"), status=404)
+    outage = cache.get(_outage_key(slug))
+    if outage is not None:
+        return JsonResponse(error_body("outage", "simulated outage"), status=int(outage))
     return _json_with_etag(request, {"deals": current_deals(slug)})
+
+
+@csrf_exempt
+@require_http_methods(["PUT", "DELETE"])
+def outage_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start (``PUT {"status": 503}``) or end (``DELETE``) a simulated outage of a deals endpoint."""
+    if request.method == "DELETE":
+        cache.delete(_outage_key(slug))
+        return HttpResponse(status=204)
+    try:
+        status = orjson.loads(request.body).get("status")
+    except (orjson.JSONDecodeError, AttributeError):
+        status = None
+    if not isinstance(status, int) or isinstance(status, bool) or not (500 <= status <= 599 or status == 429):
+        return JsonResponse(error_body("invalid_outage", 'send {"status": <5xx or 429>}'), status=400)
+    cache.set(_outage_key(slug), status, timeout=None)
+    return HttpResponse(status=204)
 
 
 def _json_with_etag(request: HttpRequest, document: dict[str, Any]) -> HttpResponse:

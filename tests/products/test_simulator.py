@@ -35,7 +35,7 @@ TOUCHED_SLUGS = ("mobile", "tv", "made-up")
 def _clean_simulator_state() -> Iterator[None]:
     """The simulator keeps its deals in the cache (Redis when configured): remove only its keys."""
     yield
-    cache.delete_many([f"simulator:deals:{slug}" for slug in TOUCHED_SLUGS])
+    cache.delete_many([f"simulator:{kind}:{slug}" for slug in TOUCHED_SLUGS for kind in ("deals", "outage")])
 
 
 def url(slug: str) -> str:
@@ -277,3 +277,38 @@ def test_user_offers_take_only_get():
 def test_user_offers_match_what_the_function_gives():
     assert user_offers("mobile", "carol") == user_offers("mobile", "carol")
     assert user_offers("no-such-product", "carol") == []
+
+
+# --- a simulated outage ------------------------------------------------------------------------------
+
+
+def outage(slug: str) -> str:
+    return f"/simulator/products/{slug}/outage/"
+
+
+@with_simulator
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_an_outage_makes_the_deals_endpoint_answer_its_status_until_it_ends(status):
+    client = Client()
+
+    started = client.put(outage("mobile"), data=orjson.dumps({"status": status}), content_type="application/json")
+    during = client.get(url("mobile"))
+    ended = client.delete(outage("mobile"))
+    after = client.get(url("mobile"))
+
+    assert started.status_code == 204
+    assert during.status_code == status
+    assert during.json()["error"]["code"] == "outage"
+    assert ended.status_code == 204
+    assert after.status_code == 200
+    assert after.json()["deals"]
+
+
+@with_simulator
+@pytest.mark.parametrize("body", [b"{}", b'{"status": 404}', b'{"status": "503"}', b'{"status": true}', b"[]", b"nope"])
+def test_an_outage_needs_a_5xx_or_429_status(body):
+    response = Client().put(outage("mobile"), data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_outage"
+    assert Client().get(url("mobile")).status_code == 200
