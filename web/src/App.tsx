@@ -1,0 +1,20 @@
+import * as React from "react";
+
+import { ApiClient, loadSession, saveSession, type Session } from "@/api/client";
+import { HomeScreen } from "@/screens/Home";
+import { LoginScreen } from "@/screens/Login";
+import { PreviewScreen, previewParams } from "@/screens/Preview";
+
+export default function App() {
+  const preview = previewParams(window.location.search);
+  const [session, setSession] = React.useState<Session | null>(() => loadSession());
+  const update = React.useCallback((next: Session | null) => {
+    saveSession(next);
+    setSession(next);
+  }, []);
+  const api = React.useMemo(() => (session ? new ApiClient(session, update) : null), [session?.username, update]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  if (preview) return <PreviewScreen params={preview} />;
+  if (!session || !api) return <LoginScreen onLogin={update} />;
+  return <HomeScreen api={api} username={session.username} onLogout={() => update(null)} />;
+}

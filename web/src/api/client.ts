@@ -1,0 +1,119 @@
+/**
+ * The REST side: JWT login and refresh (POST /api/v1/auth/token/, .../refresh/), the home feed
+ * with If-None-Match, and live tickets. Tokens live in sessionStorage (one login per tab).
+ */
+import { CATALOGUE_VERSION, type Feed } from "@/sdui/types";
+
+export interface Session {
+  username: string;
+  access: string;
+  refresh: string;
+}
+
+const KEY = "homeservice.session";
+
+export function loadSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(session: Session | null): void {
+  if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(KEY);
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string = "",
+  ) {
+    super(message);
+  }
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  let message = `${response.status} ${response.statusText}`.trim();
+  let code = "";
+  try {
+    const body = await response.json();
+    if (body?.error?.message) message = body.error.message;
+    if (body?.error?.code) code = body.error.code;
+    else if (typeof body?.detail === "string") message = body.detail;
+  } catch {
+    /* not JSON */
+  }
+  return new ApiError(response.status, message, code);
+}
+
+export async function login(username: string, password: string): Promise<Session> {
+  const response = await fetch("/api/v1/auth/token/", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    if (response.status === 401) throw new ApiError(401, "Wrong username or password.", error.code);
+    throw error;
+  }
+  const body = (await response.json()) as { access: string; refresh: string };
+  return { username, access: body.access, refresh: body.refresh };
+}
+
+/** Calls the API with the session's access token, refreshing it once on a 401. */
+export class ApiClient {
+  constructor(
+    private session: Session,
+    private readonly onSession: (session: Session | null) => void,
+  ) {}
+
+  private async refresh(): Promise<void> {
+    const response = await fetch("/api/v1/auth/token/refresh/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ refresh: this.session.refresh }),
+    });
+    if (!response.ok) {
+      this.onSession(null); // the refresh token expired too: log in again
+      throw new ApiError(401, "Your session expired: log in again.");
+    }
+    const body = (await response.json()) as { access: string; refresh?: string };
+    this.session = { ...this.session, access: body.access, refresh: body.refresh ?? this.session.refresh };
+    this.onSession(this.session);
+  }
+
+  async request(path: string, init: RequestInit = {}, retried = false): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", `Bearer ${this.session.access}`);
+    headers.set("Accept", "application/json");
+    const response = await fetch(path, { ...init, headers });
+    if (response.status === 401 && !retried) {
+      await this.refresh();
+      return this.request(path, init, true);
+    }
+    return response;
+  }
+
+  /** The feed, or null when `etag` is still current (304). */
+  async feed(etag?: string): Promise<Feed | null> {
+    const headers: Record<string, string> = { "X-SDUI-Version": String(CATALOGUE_VERSION) };
+    if (etag) headers["If-None-Match"] = `"${etag}"`;
+    const response = await this.request("/api/v1/home/", { headers, cache: "no-store" });
+    if (response.status === 304) return null;
+    if (!response.ok) throw await errorFrom(response);
+    return (await response.json()) as Feed;
+  }
+
+  /** A one-time ticket for /ws/home/?ticket= (docs/websocket.md). */
+  async ticket(): Promise<string> {
+    const response = await this.request("/api/v1/live/ticket/", { method: "POST" });
+    if (!response.ok) throw await errorFrom(response);
+    const body = (await response.json()) as { ticket: string };
+    return body.ticket;
+  }
+}
