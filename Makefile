@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-embedded lint typecheck check bench clean
+.PHONY: install run test test-embedded lint typecheck check bench clean web web-test web-if-node
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,16 +14,49 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# --- The reference web client (web/, docs/web-client.md): Node.js 20.19+ and npm ----------------
+WEB_BUILD := webclient/static/webclient/index.html
+WEB_DEPS := web/node_modules/.ci-stamp
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $(WEB_DEPS)
+
+$(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run build
+
+## Build the web client when its build is missing or older than its sources (npm ci when needed).
+web: $(WEB_BUILD)
+
+## The web client's unit tests (Vitest).
+web-test: $(WEB_DEPS)
+	cd web && npm test
+
+# `make run` and `make test` build the client when Node.js is there, and go on without it
+# (saying why) when it is not; with CI set a missing Node.js is an error.
+web-if-node:
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory web; \
+	elif [ -n "$${CI:-}" ]; then \
+	  echo "CI: Node.js/npm not found; the web client cannot be built (docs/web-client.md)" >&2; exit 1; \
+	else \
+	  echo "[homeservice] Node.js/npm not found: no web client at / (the API runs without it; docs/web-client.md)"; \
+	fi
+
 ## Start everything on embedded defaults (or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 run: install
+	@$(MAKE) --no-print-directory web-if-node || \
+	  echo "[homeservice] the web client could not be built (above); starting the API without it"
 	DEBUG=$${DEBUG:-true} SIMULATE_PRODUCTS=$${SIMULATE_PRODUCTS:-true} $(PY) -m homeservice.launcher
 
 ## The whole test suite (uses DATABASE_URL / REDIS_URL when set, else SQLite and in-process stand-ins).
-test: install
+test: install web-if-node
+	@if command -v npm >/dev/null 2>&1 || [ -n "$${CI:-}" ]; then $(MAKE) --no-print-directory web-test; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The suite in embedded mode even when DATABASE_URL / REDIS_URL are set in the environment.
-test-embedded: install
+test-embedded: install web-if-node
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -342,3 +342,7 @@ BACKEND_BREAKER_RESET_SECONDS = env.float("BACKEND_BREAKER_RESET_SECONDS", defau
 DEALS_SNAPSHOTS_KEEP = env.int("DEALS_SNAPSHOTS_KEEP", default=20)
 # deals.changed notices for a product share one queued poll until it starts (at most this long).
 DEALS_POLL_REQUEST_DEDUPE_SECONDS = env.int("DEALS_POLL_REQUEST_DEDUPE_SECONDS", default=60)
+
+# --- Web client (webclient/, docs/web-client.md) --------------------------------------------------
+# Serves the built reference web client at / (its assets are the app's static files).
+INSTALLED_APPS += ["webclient"]

@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from webclient import views as webclient_views
+
 from . import health, metrics
 
 urlpatterns = [
@@ -21,6 +23,8 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="openapi-schema", permission_classes=[]),
         name="api-docs",
     ),
+    # The reference web client (webclient/, docs/web-client.md).
+    path("", webclient_views.index, name="web-client"),
 ]
 
 if settings.PRODUCT_SIMULATOR_ENABLED:
