@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from homeservice.errors import ApplicationError
+from homeservice.errors import ApplicationError, error_body
 
 from . import hooks, services
-from .admin_forms import RAW, ComponentTemplateForm, editor_mode
+from .admin_forms import FORM, RAW, ComponentTemplateForm, editor_mode, stored_tree
 from .catalogue import CATALOGUE_VERSION
 from .compat import min_client_version
 from .models import ComponentTemplate, TemplateEvent, TemplateVersion
@@ -119,6 +119,8 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
         obj: Any | None = None,
     ) -> HttpResponse:
         context["can_publish"] = self.has_publish_permission(request)
+        provider = hooks.preview_provider()
+        context["preview_users"] = list(provider.users) if provider else []
         form = context["adminform"].form
         if "draft_tree" in form.fields:
             context["editor_shown"] = form.editor_shown
@@ -235,7 +237,20 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
 
     # --- preview -------------------------------------------------------------------------------
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponseBase:
+        """The draft and the published feed of a demo user (HTML, or JSON with ``format=json``).
+
+        A POST of ``{"tree": ..., "editor": "form"|"raw"}`` previews that tree instead of the
+        saved draft, without saving it: the editor's visual preview follows unsaved edits.
+        """
         template = self._template(request, pk)
+        tree = template.draft_tree
+        if request.method == "POST":
+            try:
+                posted = json.loads(request.body)
+                tree = posted["tree"]
+            except (ValueError, TypeError, KeyError):
+                return JsonResponse(error_body("parse_error", 'Send {"tree": <the draft tree>} as JSON.'), status=400)
+            tree = stored_tree(tree) if posted.get("editor") == FORM else tree
         provider = hooks.preview_provider()
         users = provider.users if provider else ()
         username = request.GET.get("user") or (users[0] if users else "")
@@ -243,11 +258,11 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
         draft = TemplateEntry(
             key=template.key,
             version_tag="draft",
-            tree=template.draft_tree,
+            tree=tree,
             slot=template.slot,
             product_slug=template.product_slug,
         )
-        issues = services.template_check_tree(template=template, tree=template.draft_tree)
+        issues = services.template_check_tree(template=template, tree=tree)
         result: dict[str, Any] = {"user": username, "users": list(users), "issues": [i.as_dict() for i in issues]}
         if provider is None or username not in users:
             result["error"] = "No preview for this user." if provider else "No preview provider is installed."
@@ -259,7 +274,7 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
                     result["error"] = f"The {name} preview could not be rendered: {exc}"
             if "draft" in result:
                 result["client_versions"] = _client_versions(result["draft"])
-        if request.GET.get("format") == "json":
+        if request.GET.get("format") == "json" or request.method == "POST":
             return JsonResponse(result)
         context = {
             **self.admin_site.each_context(request),

@@ -217,14 +217,23 @@ def test_the_client_reconnects_after_the_server_is_killed_and_converges(stack: B
     assert any('"type":"resume"' in frame for frame in sent[len(sockets) - 1]), sent
 
 
+def save_screenshot(target: Any, name: str, **options: Any) -> None:
+    """Into var/test-artifacts/screenshots/; with UPDATE_SCREENSHOTS=1 also docs/screenshots/."""
+    shots = ARTIFACTS.parent / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(shots / f"{name}.png"), **options)
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        docs = ROOT / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shots / f"{name}.png", docs / f"{name}.png")
+
+
 @pytest.mark.parametrize("username", DEMO_CUSTOMERS)
 def test_home_screen_of_each_demo_customer_fits_phone_and_desktop(
     stack: BrowserStack, new_page: Any, username: str
 ) -> None:
-    """Screenshots in var/test-artifacts/screenshots/; UPDATE_SCREENSHOTS=1 copies the desktop
-    ones to docs/screenshots/ (the README shows them)."""
-    shots = ARTIFACTS.parent / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    """Screenshots in var/test-artifacts/screenshots/; UPDATE_SCREENSHOTS=1 copies them to
+    docs/screenshots/ (the README shows them)."""
     for name, width, height in (("phone", 390, 844), ("desktop", 1280, 900)):
         page = new_page(width=width, height=height)
         log_in(page, stack, username)
@@ -232,9 +241,46 @@ def test_home_screen_of_each_demo_customer_fits_phone_and_desktop(
         page.wait_for_load_state("networkidle")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
-        path = shots / f"home-{username}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        if name == "desktop" and os.environ.get("UPDATE_SCREENSHOTS"):
-            docs = ROOT / "docs" / "screenshots"
-            docs.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, docs / f"home-{username}.png")
+        save_screenshot(page, f"home-{username}-{name}", full_page=True)
+
+
+def test_the_template_editor_previews_the_draft_beside_the_published_screen_as_it_is_edited(
+    stack: BrowserStack, new_page: Any
+) -> None:
+    mia = new_page(width=1400, height=1000)
+    mia.goto(f"{stack.base_url}/admin/login/")
+    mia.get_by_label("Username").fill("mia")
+    mia.get_by_label("Password").fill("demo1234")
+    mia.get_by_role("button", name="Log in").click()
+    mia.goto(f"{stack.base_url}/admin/ui_templates/componenttemplate/add/?editor=raw")
+    mia.locator("#id_key").fill(f"browser-preview-{uuid.uuid4().hex[:6]}")
+    mia.locator("#id_name").fill("Broadband offer card (preview test)")
+    mia.locator("#id_slot").select_option("offer.card")
+    mia.locator("#id_product_slug").fill("broadband")
+
+    def tree(label: str) -> str:
+        return (
+            '{"type": "card", "children": ['
+            f'{{"type": "badge", "props": {{"label": "{label}", "tone": "info"}}}},'
+            '{"type": "text", "props": {"style": "title", "text": "{{ offer.title }}"}}]}'
+        )
+
+    mia.locator("textarea[name=draft_tree]").fill(tree("Draft one"))
+    mia.locator("input[name=_continue]").click()
+    expect(mia.locator(".messagelist .success").first).to_be_visible()
+
+    draft = mia.frame_locator('iframe[data-side="draft"]')
+    published = mia.frame_locator('iframe[data-side="published"]')
+    expect(draft.get_by_text("Draft one")).to_be_visible(timeout=WAIT_MS)
+    expect(draft.get_by_role("heading", name="Fibre 1 Gbit at your address")).to_be_visible()
+    expect(published.get_by_role("heading", name="Fibre 1 Gbit at your address")).to_be_visible()
+    assert published.get_by_text("Draft one").count() == 0
+
+    # An unsaved edit reaches the draft frame; the published one stays as it is.
+    mia.locator("textarea[name=draft_tree]").fill(tree("Draft two"))
+
+    expect(draft.get_by_text("Draft two")).to_be_visible(timeout=WAIT_MS)
+    assert draft.get_by_text("Draft one").count() == 0
+    assert published.get_by_text("Draft two").count() == 0
+    expect(mia.locator("[data-preview-note]")).to_have_text("Showing your unsaved changes.")
+    save_screenshot(mia.locator("#hs-visual-preview"), "admin-visual-preview")

@@ -4,7 +4,7 @@
  * Reads the admin's preview (`/admin/ui_templates/componenttemplate/<pk>/preview/?format=json`,
  * the staff session cookie authenticates it; the server renders the feed with recommendations'
  * `preview_feed`) and draws one side with the same renderer as the home screen. The editor page
- * sends `{type: "homeservice.preview", tree}` by postMessage as the marketer edits: the tree is
+ * sends `{type: "homeservice.preview", tree, editor}` by postMessage as the marketer edits: the tree is
  * posted to the same URL and the draft drawn as it would look, before it is saved.
  */
 import * as React from "react";
@@ -49,7 +49,7 @@ export function PreviewScreen({ params }: { params: PreviewParams }) {
   const url = `/admin/ui_templates/componenttemplate/${params.template}/preview/?format=json&user=${encodeURIComponent(params.user)}`;
 
   const load = React.useCallback(
-    async (tree?: unknown) => {
+    async (tree?: unknown, editor?: string) => {
       try {
         const response = await fetch(url, {
           method: tree === undefined ? "GET" : "POST",
@@ -58,7 +58,7 @@ export function PreviewScreen({ params }: { params: PreviewParams }) {
             tree === undefined
               ? { Accept: "application/json" }
               : { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-          body: tree === undefined ? undefined : JSON.stringify({ tree }),
+          body: tree === undefined ? undefined : JSON.stringify({ tree, editor: editor ?? "raw" }),
         });
         if (response.redirected || response.status === 302 || response.status === 403) {
           throw new Error("Log in to the admin to see the preview.");
@@ -77,8 +77,8 @@ export function PreviewScreen({ params }: { params: PreviewParams }) {
     void load();
     const onMessage = (event: MessageEvent) => {
       if (event.origin !== window.location.origin) return;
-      const data = event.data as { type?: string; tree?: unknown };
-      if (data?.type === "homeservice.preview") void load(data.tree);
+      const data = event.data as { type?: string; tree?: unknown; editor?: string };
+      if (data?.type === "homeservice.preview") void load(data.tree, data.editor);
     };
     window.addEventListener("message", onMessage);
     return () => window.removeEventListener("message", onMessage);
