@@ -113,9 +113,9 @@ class HomeConsumer(AsyncWebsocketConsumer):
             rate=float(settings.LIVE_CLIENT_MESSAGES_PER_SECOND), burst=float(settings.LIVE_CLIENT_BURST)
         )
         self.outbox = Outbox(self._send_text, max_bytes=int(settings.LIVE_OUTBOX_MAX_BYTES), on_overflow=self._too_slow)
+        self.hub = live_hub()
         self.user_group = live.user_group(user.pk)
         await self.channel_layer.group_add(self.user_group, self.channel_name)
-        self.hub = live_hub()
         await self.hub.join(self)
         await self.accept()
         if _query_flag(self.scope, RESUME_PARAMETER):
