@@ -37,7 +37,7 @@ from products.tasks import deals_poll_soon
 
 from . import live
 from .models import Offer, OfferStream, ReceivedEvent
-from .services import OfferFields
+from .services import OfferFields, offers_store
 
 logger = logging.getLogger(__name__)
 
@@ -278,74 +278,9 @@ def check_events(*, product: Product, events: list[Any]) -> list[CheckedEvent]:
 # --- apply ----------------------------------------------------------------------------------------
 
 
-_OFFER_UPDATE_FIELDS = [
-    "version",
-    "title",
-    "body",
-    "image_url",
-    "price_amount",
-    "price_currency",
-    "price_period",
-    "cta_label",
-    "cta_url",
-    "priority",
-    "expires_at",
-    "data",
-    "withdrawn",
-    "updated_at",
-]
-
-
-def _offers_store(*, product: Product, offers: list[tuple[User, OfferFields, int]]) -> None:
-    """Upsert ``(user, offer, sequence)`` rows in one statement; of two with the same key the later
-    wins, as if stored one after the other. Each future ``expires_at`` gets an expiry task (one per
-    user and time). In a transaction."""
-    rows: dict[tuple[int, str], Offer] = {}
-    expiries: set[tuple[int, datetime]] = set()
-    now = timezone.now()
-    for user, offer, sequence in offers:
-        rows[(user.pk, offer.external_id)] = Offer(
-            user=user,
-            product=product,
-            external_id=offer.external_id,
-            version=sequence,
-            title=offer.title,
-            body=offer.body,
-            image_url=offer.image_url,
-            price_amount=offer.price_amount,
-            price_currency=offer.price_currency,
-            price_period=offer.price_period,
-            cta_label=offer.cta_label,
-            cta_url=offer.cta_url,
-            priority=offer.priority,
-            expires_at=offer.expires_at,
-            data=offer.data,
-            withdrawn=False,
-        )
-        if offer.expires_at is not None and offer.expires_at > now:
-            expiries.add((user.pk, offer.expires_at))
-    if rows:
-        Offer.objects.bulk_create(
-            list(rows.values()),
-            update_conflicts=True,
-            unique_fields=["user", "product", "external_id"],
-            update_fields=_OFFER_UPDATE_FIELDS,
-        )
-    for user_id, at in sorted(expiries, key=lambda item: (item[1], item[0])):
-        _schedule_expiry(user_id=user_id, product_slug=product.slug, at=at)
-
-
-def _schedule_expiry(*, user_id: int, product_slug: str, at: datetime) -> None:
-    from .tasks import offer_expired
-
-    transaction.on_commit(
-        lambda: offer_expired.apply_async(kwargs={"user_id": user_id, "product_slug": product_slug}, eta=at)
-    )
-
-
 def offers_replace(*, user: User, product: Product, offers: list[OfferFields], sequence: int) -> None:
     """Make ``offers`` the user's full set for ``product``; the others are withdrawn. In a transaction."""
-    _offers_store(product=product, offers=[(user, offer, sequence) for offer in offers])
+    offers_store(product=product, offers=[(user, offer, sequence) for offer in offers])
     Offer.objects.filter(user=user, product=product, withdrawn=False).exclude(
         external_id__in=[o.external_id for o in offers]
     ).update(withdrawn=True, updated_at=timezone.now())
@@ -388,7 +323,7 @@ class _Batch:
 
     def flush_offers(self) -> None:
         if self.upserts:
-            _offers_store(product=self.product, offers=self.upserts)
+            offers_store(product=self.product, offers=self.upserts)
             self.upserts = []
 
     def flush(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 
 from products.models import Product
 
@@ -48,31 +49,84 @@ class OfferUpsertResult:
 
 
 def offer_upsert(*, user: User, product: Product, payload: OfferPayload) -> OfferUpsertResult:
-    """Create or update an offer; an older or equal ``version`` never overwrites a newer one."""
-    fields = {
-        "version": payload.version,
-        "title": payload.title,
-        "body": payload.body,
-        "image_url": payload.image_url,
-        "price_amount": payload.price_amount,
-        "price_currency": payload.price_currency,
-        "price_period": payload.price_period,
-        "cta_label": payload.cta_label,
-        "cta_url": payload.cta_url,
-        "priority": payload.priority,
-        "expires_at": payload.expires_at,
-        "data": payload.data or {},
-        "withdrawn": False,
-    }
+    """Create or update one offer; an older or equal ``version`` never overwrites a newer one."""
     with transaction.atomic():
-        offer, created = Offer.objects.select_for_update().get_or_create(
-            user=user, product=product, external_id=payload.external_id, defaults=fields
+        stored = (
+            Offer.objects.select_for_update()
+            .filter(user=user, product=product, external_id=payload.external_id)
+            .values_list("version", flat=True)
+            .first()
         )
-        if not created:
-            if offer.version >= payload.version:
-                return OfferUpsertResult(offer=offer, applied=False)
-            for name, value in fields.items():
-                setattr(offer, name, value)
-            offer.save()
-        live.feed_changed_for_user(user_id=user.pk, reason="offer.upserted", product_slug=product.slug)
-    return OfferUpsertResult(offer=offer, applied=True)
+        applied = stored is None or stored < payload.version
+        if applied:
+            offers_store(product=product, offers=[(user, payload, payload.version)])
+            live.feed_changed_for_user(user_id=user.pk, reason="offer.upserted", product_slug=product.slug)
+        offer = Offer.objects.get(user=user, product=product, external_id=payload.external_id)
+    return OfferUpsertResult(offer=offer, applied=applied)
+
+
+_OFFER_UPDATE_FIELDS = [
+    "version",
+    "title",
+    "body",
+    "image_url",
+    "price_amount",
+    "price_currency",
+    "price_period",
+    "cta_label",
+    "cta_url",
+    "priority",
+    "expires_at",
+    "data",
+    "withdrawn",
+    "updated_at",
+]
+
+
+def offers_store(*, product: Product, offers: list[tuple[User, OfferFields, int]]) -> None:
+    """Upsert ``(user, offer, version)`` rows in one statement; of two with the same key the later
+    wins, as if stored one after the other. Each future ``expires_at`` gets an expiry task (one per
+    user and time). In a transaction. The one way offers are written: ingestion (a batch of
+    events, ordered by their streams' sequence) and ``offer_upsert`` (one offer, ordered by its
+    version) both come here."""
+    rows: dict[tuple[int, str], Offer] = {}
+    expiries: set[tuple[int, datetime]] = set()
+    now = timezone.now()
+    for user, offer, sequence in offers:
+        rows[(user.pk, offer.external_id)] = Offer(
+            user=user,
+            product=product,
+            external_id=offer.external_id,
+            version=sequence,
+            title=offer.title,
+            body=offer.body,
+            image_url=offer.image_url,
+            price_amount=offer.price_amount,
+            price_currency=offer.price_currency,
+            price_period=offer.price_period,
+            cta_label=offer.cta_label,
+            cta_url=offer.cta_url,
+            priority=offer.priority,
+            expires_at=offer.expires_at,
+            data=offer.data,
+            withdrawn=False,
+        )
+        if offer.expires_at is not None and offer.expires_at > now:
+            expiries.add((user.pk, offer.expires_at))
+    if rows:
+        Offer.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["user", "product", "external_id"],
+            update_fields=_OFFER_UPDATE_FIELDS,
+        )
+    for user_id, at in sorted(expiries, key=lambda item: (item[1], item[0])):
+        _expiry_schedule(user_id=user_id, product_slug=product.slug, at=at)
+
+
+def _expiry_schedule(*, user_id: int, product_slug: str, at: datetime) -> None:
+    from .tasks import offer_expired
+
+    transaction.on_commit(
+        lambda: offer_expired.apply_async(kwargs={"user_id": user_id, "product_slug": product_slug}, eta=at)
+    )

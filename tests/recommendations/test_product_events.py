@@ -432,7 +432,7 @@ def test_a_batch_fails_as_a_whole_if_applying_fails(alice: User, sender: Sender)
         event("e3", sequence=3, data=offer_data("o-2")),
     ]
     with (
-        mock.patch("recommendations.ingestion._offers_store", side_effect=[None, RuntimeError("disk full")]),
+        mock.patch("recommendations.ingestion.offers_store", side_effect=[None, RuntimeError("disk full")]),
         pytest.raises(RuntimeError),
     ):
         sender.post(batch)
