@@ -124,8 +124,10 @@ def stack(
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(browser_requirements: None) -> Iterator[Any]:
+    """Chromium for one module. Not longer: Playwright's sync API runs an event loop on this
+    thread while it is open, and other tests' ``asyncio.run()`` refuse to start inside one."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
