@@ -228,16 +228,18 @@ class Load:
             client.closed_unexpectedly = True
 
     async def ping_all(self) -> None:
-        """An application ping per client every PING_EVERY_S, spread evenly."""
+        """An application ping per client every PING_EVERY_S: each second the next slice of the
+        clients, on an absolute schedule (a late second does not push the next ones back)."""
+        per_second = max(1, -(-len(self.clients) // int(PING_EVERY_S)))
+        next_at, index = time.monotonic(), 0
         while not self.closing:
-            gap = PING_EVERY_S / max(1, len(self.clients))
-            for client in self.clients:
-                if self.closing:
-                    return
+            for client in self.clients[index : index + per_second]:
                 if client.ws is not None and not client.closed_unexpectedly:
                     with contextlib.suppress(ConnectionClosed):
                         await client.ws.send('{"type":"ping"}')
-                await asyncio.sleep(gap)
+            index = (index + per_second) % max(1, len(self.clients))
+            next_at += 1.0
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
 async def open_client(client: Client, url: str, load: Load, tasks: list[asyncio.Task[None]]) -> bool:
@@ -517,6 +519,11 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**NOT met**"
 
 
+def codes_text(result: dict[str, Any]) -> str:
+    codes = result.get("close_codes") or []
+    return f" (codes {', '.join(str(code) for code in codes)})" if codes else ""
+
+
 def rounds_text(result: dict[str, Any]) -> str:
     return ", ".join(f"{b['last_s']:.3f}" for b in result["broadcasts"])
 
@@ -554,7 +561,7 @@ def render(results: list[dict[str, Any]], *, config: Config, info: dict[str, Any
             f"{r['push_p50_ms']:.1f} ms | {r['push_p99_ms']:.1f} ms ({r['push_sent_p99_ms']:.1f} ms) | "
             f"{r['push_server_cpu_s'] / max(1, r['pushes_accepted']) * 1000:.1f} ms | "
             f"{r['broadcast_last_s']:.3f} s ({rounds_text(r)}) | "
-            f"{r['dropped']} | {r['closed_by_server']} |"
+            f"{r['dropped']} | {r['closed_by_server']}{codes_text(r)} |"
         )
     lines.append("")
     for r in results:
