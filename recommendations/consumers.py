@@ -34,7 +34,7 @@ from homeservice.errors import ApplicationError
 from . import live
 from .client_version import client_version_from_scope
 from .feed import feed_version, section_id
-from .live_hub import GenericChange, live_hub
+from .live_hub import NOTHING, RELOAD, GenericChange, GenericOutcome, live_hub
 from .live_outbox import Outbox
 from .live_protocol import (
     CLOSE_FLOOD,
@@ -197,19 +197,12 @@ class HomeConsumer(AsyncWebsocketConsumer):
         return user_product_section(user=self.user, product_slug=product_slug, client_version=self.client_version)
 
     # --- sending ---------------------------------------------------------------------------
-    def _push(self, change: Change, *, sections_json: str | None = None) -> None:
+    def _push(self, change: Change) -> None:
         """Queue ``feed.updated`` for ``change`` and take its screen as the client's."""
         if self.closing:
             return
         self._set_screen(change.screen)
-        self.outbox.put(
-            updated_frame(
-                version=change.screen.version,
-                sections_json=sections_json if sections_json is not None else encode(change.changed),
-                removed=change.removed,
-                order=change.order,
-            )
-        )
+        self.outbox.put(_frame(change))
 
     # --- client -> server ------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -279,43 +272,26 @@ class HomeConsumer(AsyncWebsocketConsumer):
             self._push(change)
 
     def apply_generic(self, change: GenericChange) -> None:
-        """A broadcast from the hub: apply it if this screen shows the generic sections it changed."""
+        """A broadcast from the hub: apply it if this screen shows the generic sections it changed.
+
+        What a screen becomes depends only on the screen (its version), the client version and
+        the change, so it is worked out once per distinct screen and shared (``change.outcomes``):
+        the many connections that show the same generic sections cost a lookup and a queued frame.
+        """
         self.generation += 1
         screen = self.screen
         if self.closing or screen is None:
             return
-        sections = change.sections
-        if not change.product_slug:
-            # Templates changed: every section may have. Screens showing only generic deals take
-            # the shared sections; screens with the user's own offers reload (a few at a time).
-            if screen.shows_personalised():
-                asyncio.get_running_loop().create_task(self._reload())
-                return
-            new = Screen.of_sections(
-                [
-                    section
-                    for slug in sections.product_order
-                    if (section := sections.sections.get((self.client_version, slug))) is not None
-                ]
-            )
-            diff = change_between(screen, new)
-            if diff is not None:
-                self._push(diff)
-            return
-        slug = change.product_slug
-        if screen.source_of(slug) == "personalised":
-            return  # this screen shows the user's own offers for the product, not its deals
-        key = (self.client_version, slug)
-        section = sections.sections.get(key)
-        diff = change_between(
-            screen,
-            with_product_section(screen, product_slug=slug, section=section, product_order=sections.product_order),
-        )
-        if diff is None:
-            return
-        shared = change.encoded.get(key)
-        same = section is not None and len(diff.changed) == 1 and diff.changed[0]["id"] == section_id(slug)
-        self._push(diff, sections_json=shared if same else None)
+        key = (self.client_version, screen.version)
+        outcome = change.outcomes.get(key)
+        if outcome is None:
+            outcome = change.outcomes[key] = _generic_outcome(screen, change, self.client_version)
+        if outcome == RELOAD:
+            asyncio.get_running_loop().create_task(self._reload())
+        elif isinstance(outcome, tuple):
+            new_screen, frame = outcome
+            self._set_screen(new_screen)
+            self.outbox.put(frame)
 
     async def _reload(self) -> None:
         async with _reload_slot():
@@ -331,3 +307,44 @@ class HomeConsumer(AsyncWebsocketConsumer):
 def _query_flag(scope: dict[str, Any], name: str) -> bool:
     values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get(name) or [""]
     return values[-1].lower() in ("1", "true", "yes")
+
+
+def _frame(change: Change, *, sections_json: str | None = None) -> str:
+    return updated_frame(
+        version=change.screen.version,
+        sections_json=sections_json if sections_json is not None else encode(change.changed),
+        removed=change.removed,
+        order=change.order,
+    )
+
+
+def _generic_outcome(screen: Screen, change: GenericChange, client_version: int | None) -> GenericOutcome:
+    """What a broadcast does to ``screen``: nothing, a reload, or a new screen and its frame."""
+    sections = change.sections
+    if not change.product_slug:
+        # Templates changed: every section may have. Screens showing only generic deals take the
+        # shared sections; screens with the user's own offers reload (a few at a time).
+        if screen.shows_personalised():
+            return RELOAD
+        new = Screen.of_sections(
+            [
+                section
+                for slug in sections.product_order
+                if (section := sections.sections.get((client_version, slug))) is not None
+            ]
+        )
+        diff = change_between(screen, new)
+        return NOTHING if diff is None else (diff.screen, _frame(diff))
+    slug = change.product_slug
+    if screen.source_of(slug) == "personalised":
+        return NOTHING  # this screen shows the user's own offers for the product, not its deals
+    key = (client_version, slug)
+    section = sections.sections.get(key)
+    diff = change_between(
+        screen,
+        with_product_section(screen, product_slug=slug, section=section, product_order=sections.product_order),
+    )
+    if diff is None:
+        return NOTHING
+    same = section is not None and len(diff.changed) == 1 and diff.changed[0]["id"] == section_id(slug)
+    return diff.screen, _frame(diff, sections_json=change.encoded.get(key) if same else None)

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -29,12 +29,19 @@ from django.conf import settings
 
 from . import live
 from .live_protocol import encode
+from .live_screen import Screen
 from .live_selectors import GenericSections, generic_sections
 
 logger = logging.getLogger(__name__)
 
 # How often the hub re-joins the feeds group (the in-memory layer expires memberships after a day).
 _REJOIN_SECONDS = 600.0
+
+
+NOTHING = "nothing"  # the change does not touch the screen
+RELOAD = "reload"  # the screen must be read again (it shows sections the hub did not compute)
+# A new screen and the frame that takes a client there, or one of the two above.
+GenericOutcome = tuple[Screen, str] | str
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class GenericChange:
     product_slug: str
     sections: GenericSections
     encoded: dict[tuple[int | None, str], str]
+    # (client version, screen version) -> what the change does to such a screen, filled by the
+    # first connection showing it (consumers.py) and shared by the others.
+    outcomes: dict[tuple[int | None, str], GenericOutcome] = field(default_factory=dict)
 
 
 class LiveConnection(Protocol):
