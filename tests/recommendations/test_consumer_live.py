@@ -399,25 +399,40 @@ def test_a_users_offer_rebuilds_only_that_products_section() -> None:
     assert [s["id"] for s in update["sections"]] == ["product-mobile"]
 
 
-def test_a_template_publish_reaches_generic_and_personal_screens() -> None:
-    from ui_templates.hooks import template_published
+def test_a_published_template_updates_generic_and_personal_screens() -> None:
+    from ui_templates import services as templates
+    from ui_templates.models import ComponentTemplate
+    from ui_templates.slots import Slot
 
-    mobile, _ = two_products()
+    mobile, tv = two_products()
     generic_user, personal_user = UserFactory.create(), UserFactory.create()
     OfferFactory.create(user=personal_user, product=mobile, title="Own mobile offer")
+    template = ComponentTemplate.objects.create(
+        key="tv-deal-card",
+        name="TV deal card",
+        slot=Slot.DEAL_CARD,
+        product_slug=tv.slug,
+        draft_tree={
+            "type": "card",
+            "props": {"offer_id": "{{ deal.id }}"},
+            "children": [{"type": "text", "props": {"text": "Marketing says {{ deal.title }}"}}],
+        },
+    )
 
     async def scenario() -> list[dict[str, Any]]:
-        a, snap_a = await open_socket(bearer(generic_user))
-        b, snap_b = await open_socket(bearer(personal_user))
-        # Publishing changes nothing that renders here, so the screens stay; resume confirms.
-        await sync_to_async(lambda: template_published.send(sender=None))()
-        await a.send_json_to({"type": "resume", "version": snap_a["version"]})
-        await b.send_json_to({"type": "resume", "version": snap_b["version"]})
-        await a.send_json_to({"type": "ping"})
-        await b.send_json_to({"type": "ping"})
-        got = [await a.receive_json_from(timeout=TIMEOUT), await b.receive_json_from(timeout=TIMEOUT)]
+        a, _ = await open_socket(bearer(generic_user))
+        b, _ = await open_socket(bearer(personal_user))
+        await sync_to_async(templates.template_draft_publish)(template=template, user=None)
+        updates = [await a.receive_json_from(timeout=TIMEOUT), await b.receive_json_from(timeout=TIMEOUT)]
         for s in (a, b):
             await s.disconnect()
-        return got
+        return updates
 
-    assert run(scenario) == [{"type": "pong"}, {"type": "pong"}]
+    updates = run(scenario)
+    for user, update in zip((generic_user, personal_user), updates, strict=True):
+        after = rest_feed(user)
+        assert update["type"] == "feed.updated"
+        assert update["version"] == after["version"]
+        assert [s["id"] for s in update["sections"]] == ["product-tv"]
+        assert "Marketing says" in json.dumps(update["sections"])
+    assert "Own mobile offer" in json.dumps(rest_feed(personal_user))
