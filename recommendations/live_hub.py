@@ -21,7 +21,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -158,8 +158,3 @@ def live_hub() -> LiveHub:
     if hub is None:
         hub = _hubs[loop] = LiveHub()
     return hub
-
-
-def live_hub_stats() -> dict[str, Any]:
-    """Connections per hub in this process (for diagnostics)."""
-    return {"hubs": len(_hubs), "connections": sum(len(hub.connections) for hub in _hubs.values())}

@@ -20,5 +20,6 @@ def on_deals_changed(sender: Any, product_slug: str, **kwargs: Any) -> None:
 @receiver(template_published, dispatch_uid="recommendations.template_published")
 @receiver(template_unpublished, dispatch_uid="recommendations.template_unpublished")
 def on_template_changed(sender: Any, **kwargs: Any) -> None:
-    # Any screen may show the template; each connection recomputes and sends what changed.
+    # Any screen may show the template: each process's hub works out the sections once and every
+    # connection whose screen changes receives what changed (live_hub.py).
     live.feed_changed_for_all(reason="template.published")
