@@ -254,11 +254,11 @@ def test_an_unexpected_error_in_a_django_view_is_500_json_without_internals():
 
 
 def test_an_unexpected_error_in_an_api_view_is_500_json(user, monkeypatch):
-    # given the feed selector failing unexpectedly
-    def broken_home_feed(**kwargs: Any) -> dict[str, Any]:
+    # given building the feed failing unexpectedly
+    def broken_feed_answer(**kwargs: Any) -> Any:
         raise RuntimeError("boom: internal detail")
 
-    monkeypatch.setattr("recommendations.api.home.home_feed", broken_home_feed)
+    monkeypatch.setattr("recommendations.api.home.feed_answer", broken_feed_answer)
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(user)
 

@@ -58,7 +58,7 @@ class ViewClient:
         self.api.credentials(**extra)
 
     def get(self, path: str, **extra: str) -> FeedResponse:
-        return _from_django(self.api.get(path, **extra))
+        return _from_django(self.api.get(path, **extra))  # type: ignore[arg-type]  # extra: META headers
 
 
 @dataclass
