@@ -14,7 +14,10 @@ export default function App() {
   }, []);
   const api = React.useMemo(() => (session ? new ApiClient(session, update) : null), [session?.username, update]); // eslint-disable-line react-hooks/exhaustive-deps
 
+  const logout = React.useCallback(() => update(null), [update]);
+
   if (preview) return <PreviewScreen params={preview} />;
   if (!session || !api) return <LoginScreen onLogin={update} />;
-  return <HomeScreen api={api} username={session.username} onLogout={() => update(null)} />;
+  // `logout` and `api` stay the same across token refreshes, so the live connection is kept.
+  return <HomeScreen api={api} username={session.username} onLogout={logout} />;
 }

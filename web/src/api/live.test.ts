@@ -189,4 +189,21 @@ describe("LiveFeed", () => {
     expect(states.at(-1)).toBe("polling");
     live.stop();
   });
+
+  it("offline: says so, and reconnects as soon as the device is back online", async () => {
+    const online = vi.spyOn(navigator, "onLine", "get").mockReturnValue(false);
+    const live = start({ baseDelayMs: 60000, maxDelayMs: 60000 });
+    await vi.advanceTimersByTimeAsync(0);
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].close(1006);
+    expect(states.at(-1)).toBe("offline");
+    online.mockReturnValue(true);
+    window.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeSocket.all).toHaveLength(2); // not after the long backoff
+    FakeSocket.all[1].open();
+    expect(states.at(-1)).toBe("live");
+    live.stop();
+    online.mockRestore();
+  });
 });

@@ -46,6 +46,7 @@ export class LiveFeed {
   private socket: WebSocket | null = null;
   private attempt = 0;
   private stopped = false;
+  private connecting = false; // between asking for a ticket and having a socket
   private reconnectTimer: number | undefined;
   private pollTimer: number | undefined;
   private pingTimer: number | undefined;
@@ -69,6 +70,7 @@ export class LiveFeed {
 
   start(): void {
     this.stopped = false;
+    window.addEventListener("online", this.onOnline);
     if (!this.o.createSocket) {
       this.o.onState("polling", "This browser has no WebSocket: updates are fetched every few seconds.");
       this.startPolling();
@@ -77,8 +79,17 @@ export class LiveFeed {
     void this.connect();
   }
 
+  /** Back online: try at once rather than after the backoff. */
+  private readonly onOnline = () => {
+    if (this.stopped || this.socket || this.connecting || !this.o.createSocket) return;
+    window.clearTimeout(this.reconnectTimer);
+    this.attempt = 0;
+    void this.connect();
+  };
+
   stop(): void {
     this.stopped = true;
+    window.removeEventListener("online", this.onOnline);
     window.clearTimeout(this.reconnectTimer);
     this.stopPolling();
     this.stopHeartbeat();
@@ -91,13 +102,16 @@ export class LiveFeed {
     if (this.stopped) return;
     this.o.onState(this.attempt === 0 ? "connecting" : "reconnecting");
     let ticket: string;
+    this.connecting = true;
     try {
       ticket = await this.o.api.ticket();
     } catch (error) {
+      this.connecting = false;
       this.o.onError?.(error);
       this.scheduleReconnect();
       return;
     }
+    this.connecting = false;
     if (this.stopped) return;
     const held = this.o.current();
     const scheme = this.o.location.protocol === "https:" ? "wss" : "ws";
@@ -174,7 +188,9 @@ export class LiveFeed {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt, this.o.random, this.o.baseDelayMs, this.o.maxDelayMs);
     this.attempt += 1;
-    if (this.attempt >= 2) {
+    if (typeof navigator !== "undefined" && navigator.onLine === false) {
+      this.o.onState("offline", "This device is offline: reconnecting when it is back.");
+    } else if (this.attempt >= 2) {
       this.o.onState("polling", "Live updates are unavailable: reconnecting, and fetching updates every few seconds.");
       this.startPolling();
     } else {
