@@ -33,7 +33,7 @@ from homeservice.errors import ApplicationError
 
 from . import live
 from .client_version import client_version_from_scope
-from .feed import feed_version, section_id
+from .feed import feed_version
 from .live_hub import NOTHING, RELOAD, GenericChange, GenericOutcome, live_hub
 from .live_outbox import Outbox
 from .live_protocol import (
@@ -55,7 +55,7 @@ from .live_protocol import (
     updated_frame,
 )
 from .live_rate_limit import TokenBucket
-from .live_screen import Change, Screen, change_between, change_from_refs, with_product_section
+from .live_screen import Change, Screen, change_between, change_from_refs, refreshed_screen
 from .live_selectors import user_product_section
 from .selectors import home_feed
 
@@ -261,8 +261,11 @@ class HomeConsumer(AsyncWebsocketConsumer):
         if product:
             result = await self._read(lambda: self._load_product_section(product))
             assert self.screen is not None
-            new = with_product_section(
-                self.screen, product_slug=product, section=result.section, product_order=result.product_order
+            new = refreshed_screen(
+                self.screen,
+                product_order=result.product_order,
+                generic=result.generic,
+                replace={product: result.section},
             )
         else:
             new = Screen.of_feed(await self._read(self._load_feed))
@@ -309,42 +312,26 @@ def _query_flag(scope: dict[str, Any], name: str) -> bool:
     return values[-1].lower() in ("1", "true", "yes")
 
 
-def _frame(change: Change, *, sections_json: str | None = None) -> str:
+def _frame(change: Change) -> str:
     return updated_frame(
         version=change.screen.version,
-        sections_json=sections_json if sections_json is not None else encode(change.changed),
+        sections_json=encode(change.changed),
         removed=change.removed,
         order=change.order,
     )
 
 
 def _generic_outcome(screen: Screen, change: GenericChange, client_version: int | None) -> GenericOutcome:
-    """What a broadcast does to ``screen``: nothing, a reload, or a new screen and its frame."""
+    """What a broadcast does to ``screen``: nothing, a reload, or a new screen and its frame.
+
+    Every generic section the screen shows is refreshed, not only the changed product's: a
+    generic section's ``as_of`` moves with each poll that confirms its deals (unannounced), and
+    the screen must equal the feed the REST API serves now. Sections of the user's own offers
+    stay, except after a template change, which may change them too: the screen is read again.
+    """
     sections = change.sections
-    if not change.product_slug:
-        # Templates changed: every section may have. Screens showing only generic deals take the
-        # shared sections; screens with the user's own offers reload (a few at a time).
-        if screen.shows_personalised():
-            return RELOAD
-        new = Screen.of_sections(
-            [
-                section
-                for slug in sections.product_order
-                if (section := sections.sections.get((client_version, slug))) is not None
-            ]
-        )
-        diff = change_between(screen, new)
-        return NOTHING if diff is None else (diff.screen, _frame(diff))
-    slug = change.product_slug
-    if screen.source_of(slug) == "personalised":
-        return NOTHING  # this screen shows the user's own offers for the product, not its deals
-    key = (client_version, slug)
-    section = sections.sections.get(key)
-    diff = change_between(
-        screen,
-        with_product_section(screen, product_slug=slug, section=section, product_order=sections.product_order),
-    )
-    if diff is None:
-        return NOTHING
-    same = section is not None and len(diff.changed) == 1 and diff.changed[0]["id"] == section_id(slug)
-    return diff.screen, _frame(diff, sections_json=change.encoded.get(key) if same else None)
+    if not change.product_slug and screen.shows_personalised():
+        return RELOAD
+    generic = {slug: sections.sections.get((client_version, slug)) for slug in sections.product_order}
+    diff = change_between(screen, refreshed_screen(screen, product_order=sections.product_order, generic=generic))
+    return NOTHING if diff is None else (diff.screen, _frame(diff))

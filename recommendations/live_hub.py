@@ -3,11 +3,12 @@ connections this process serves.
 
 A change that may touch every screen (a product's generic deals, a template publish) is sent once
 to the ``feeds`` group (live.py). Only the hub is in that group, so the message reaches each
-process once. The hub then computes what changed once for the whole process (the product's
-generic section, rendered once per client version in use, through the fragment caches) and hands
-it to each connection, which checks whether its screen shows that section and, if so, queues a
-``feed.updated`` frame built around the section's JSON, encoded once (live_screen.py,
-live_protocol.py). A connection showing the user's own offers for the product ignores it.
+process once. The hub then reads the products' generic sections once for the whole process (for
+each client version in use, through the fragment caches) and hands them to each connection. What
+the change does to a screen depends only on the screen, so it is worked out once per distinct
+screen and shared by the connections showing it (consumers.py, ``_generic_outcome``): the usual
+cost per connection is a lookup and a queued frame. A screen showing the user's own offers for the
+changed product keeps them.
 
 The hub also runs one timer for all its connections (``LIVE_SWEEP_SECONDS``): a connection whose
 credential expired is closed with 4401, one that was silent for ``LIVE_IDLE_TIMEOUT_SECONDS``
@@ -28,7 +29,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import live
-from .live_protocol import encode
 from .live_screen import Screen
 from .live_selectors import GenericSections, generic_sections
 
@@ -46,12 +46,11 @@ GenericOutcome = tuple[Screen, str] | str
 
 @dataclass(frozen=True)
 class GenericChange:
-    """Generic sections computed once for a process: ``product_slug``'s (or every product's,
-    when empty) for each client version in use, each also encoded as a one-element JSON array."""
+    """A broadcast as computed once for a process: what changed (``product_slug``'s generic deals,
+    or templates when empty) and every product's generic section for each client version in use."""
 
     product_slug: str
     sections: GenericSections
-    encoded: dict[tuple[int | None, str], str]
     # (client version, screen version) -> what the change does to such a screen, filled by the
     # first connection showing it (consumers.py) and shared by the others.
     outcomes: dict[tuple[int | None, str], GenericOutcome] = field(default_factory=dict)
@@ -119,11 +118,10 @@ class LiveHub:
         if not self.connections:
             return
         client_versions = {connection.client_version for connection in self.connections}
-        sections = await database_sync_to_async(generic_sections)(
-            product_slugs=[product_slug] if product_slug else None, client_versions=client_versions
-        )
-        encoded = {key: f"[{encode(section)}]" for key, section in sections.sections.items() if section is not None}
-        change = GenericChange(product_slug=product_slug, sections=sections, encoded=encoded)
+        # Every product's, not only the changed one's: screens take all their generic sections as
+        # they are now (their ``as_of`` moves with each confirming poll; consumers.py).
+        sections = await database_sync_to_async(generic_sections)(product_slugs=None, client_versions=client_versions)
+        change = GenericChange(product_slug=product_slug, sections=sections)
         for connection in list(self.connections):
             try:
                 connection.apply_generic(change)

@@ -73,6 +73,31 @@ def with_product_section(
     return Screen.of_sections([by_product[slug] for slug in product_order if slug in by_product])
 
 
+def refreshed_screen(
+    screen: Screen,
+    *,
+    product_order: Sequence[str],
+    generic: Mapping[str, Section | None],
+    replace: Mapping[str, Section | None] | None = None,
+) -> Screen:
+    """``screen`` with the sections in ``replace`` (by product; None: removed) and, for every other
+    product where it does not show the user's own offers, the product's current generic section
+    from ``generic`` (None or absent: none); in ``product_order``, as the feed orders them."""
+    replace = replace or {}
+    by_product = {s["product"]: s for s in screen.sections}
+    sections = []
+    for slug in product_order:
+        if slug in replace:
+            section = replace[slug]
+        elif (held := by_product.get(slug)) is not None and held["source"] == "personalised":
+            section = held
+        else:
+            section = generic.get(slug)
+        if section is not None:
+            sections.append(section)
+    return Screen.of_sections(sections)
+
+
 def change_from_refs(refs: Sequence[Mapping[str, Any]], current: Screen) -> Change | None:
     """What a client holding the sections ``refs`` (their ids and versions) applies to show
     ``current``; None if it already shows it."""

@@ -40,6 +40,10 @@ Section = dict[str, Any]
 class ProductSection:
     section: Section | None  # None: the product shows nothing to this user
     product_order: list[str]  # every active product's slug, in home-screen order
+    # Every other product's generic section as of now (None: nothing to show): a generic
+    # section's ``as_of`` moves with every poll that confirms its deals, unannounced, so a screen
+    # patched with one product's section takes the others' current versions too.
+    generic: dict[str, Section | None]
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,18 @@ def user_product_section(
     now = now or timezone.now()
     products = _products_for_feed()
     order = [p.slug for p in products]
+    templates = _templates_revision()
+    others = [p for p in products if p.slug != product_slug]
+    generic = {
+        slug: section
+        for (_, slug), section in _generic_for(
+            products=others, templates=templates, client_versions=[client_version], now=now
+        ).items()
+    }
     product = next((p for p in products if p.slug == product_slug), None)
     if product is None:
-        return ProductSection(section=None, product_order=order)
+        return ProductSection(section=None, product_order=order, generic=generic)
     offer_versions = _offer_versions(user=user, product_ids=[product.pk], now=now)
-    templates = _templates_revision()
     if product.pk in offer_versions:
         version = inputs_version(offer_versions[product.pk], product.name, templates)
         key = personal_key(user_id=user.pk, product_slug=product.slug, client_version=client_version, version=version)
@@ -134,7 +145,7 @@ def user_product_section(
         version = _generic_version(product, templates=templates, now=now)
         key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
     else:
-        return ProductSection(section=None, product_order=order)
+        return ProductSection(section=None, product_order=order, generic=generic)
 
     def render(missing: list[str]) -> dict[str, Section | None]:
         offers: dict[str, list[OfferData]] = {}
@@ -157,7 +168,8 @@ def user_product_section(
         )
         return dict.fromkeys(missing, section)
 
-    return ProductSection(section=fragments.store().get_sections([key], render)[key], product_order=order)
+    section = fragments.store().get_sections([key], render)[key]
+    return ProductSection(section=section, product_order=order, generic=generic)
 
 
 def generic_sections(
@@ -167,11 +179,19 @@ def generic_sections(
     ``client_versions``; three queries on a warm cache, one render per missing fragment."""
     now = now or timezone.now()
     products = _products_for_feed()
-    order = [p.slug for p in products]
-    wanted = [p for p in products if (product_slugs is None or p.slug in product_slugs) and p.latest_snapshot_id]  # type: ignore[attr-defined]
-    templates = _templates_revision()
+    wanted = [p for p in products if product_slugs is None or p.slug in product_slugs]
+    sections = _generic_for(products=wanted, templates=_templates_revision(), client_versions=client_versions, now=now)
+    return GenericSections(product_order=[p.slug for p in products], sections=sections)
+
+
+def _generic_for(
+    *, products: list[Product], templates: str, client_versions: Collection[int | None], now: datetime
+) -> dict[tuple[int | None, str], Section | None]:
+    """``products``' generic sections per client version, through the fragment caches."""
     keys: dict[str, tuple[int | None, Product]] = {}
-    for product in wanted:
+    for product in products:
+        if not product.latest_snapshot_id:  # type: ignore[attr-defined]
+            continue
         version = _generic_version(product, templates=templates, now=now)
         for client_version in client_versions:
             key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
@@ -198,10 +218,8 @@ def generic_sections(
 
     found = fragments.store().get_sections(list(keys), render) if keys else {}
     sections: dict[tuple[int | None, str], Section | None] = {
-        (client_version, slug): None
-        for client_version in client_versions
-        for slug in (product_slugs if product_slugs is not None else order)
+        (client_version, product.slug): None for client_version in client_versions for product in products
     }
     for key, (client_version, product) in keys.items():
         sections[(client_version, product.slug)] = found[key]
-    return GenericSections(product_order=order, sections=sections)
+    return sections

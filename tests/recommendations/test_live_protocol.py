@@ -24,7 +24,13 @@ from recommendations.live_protocol import (
     validate_server_message,
 )
 from recommendations.live_rate_limit import TokenBucket
-from recommendations.live_screen import Screen, change_between, change_from_refs, with_product_section
+from recommendations.live_screen import (
+    Screen,
+    change_between,
+    change_from_refs,
+    refreshed_screen,
+    with_product_section,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "websocket.md"
 
@@ -206,3 +212,20 @@ def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert [bucket.take(), bucket.take()] == [True, False]
     now[0] = 100.0  # never more than the burst
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_refreshed_screen_keeps_personal_sections_and_takes_current_generic_ones() -> None:
+    screen = Screen.of_sections([sec("mobile", "1", "personalised"), sec("tv", "1"), sec("energy", "1")])
+    order = ["mobile", "tv", "energy", "broadband"]
+    generic = {"mobile": sec("mobile", "g"), "tv": sec("tv", "2"), "energy": None, "broadband": sec("broadband", "1")}
+    new = refreshed_screen(screen, product_order=order, generic=generic)
+    assert [(s["id"], s["version"]) for s in new.sections] == [
+        ("product-mobile", "1"),  # the user's own offers stay
+        ("product-tv", "2"),
+        ("product-broadband", "1"),
+    ]
+    # The product the change is about takes the section read for it (None: it shows nothing).
+    gone = refreshed_screen(screen, product_order=order, generic=generic, replace={"mobile": None})
+    assert [s["id"] for s in gone.sections] == ["product-tv", "product-broadband"]
+    now_generic = refreshed_screen(screen, product_order=order, generic=generic, replace={"mobile": sec("mobile", "g")})
+    assert (now_generic.sections[0]["id"], now_generic.sections[0]["source"]) == ("product-mobile", "generic")
