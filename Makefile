@@ -41,7 +41,7 @@ web-if-node:
 	elif [ -n "$${CI:-}" ]; then \
 	  echo "CI: Node.js/npm not found; the web client cannot be built (docs/web-client.md)" >&2; exit 1; \
 	else \
-	  echo "[homeservice] Node.js/npm not found: no web client at / (the API runs without it; docs/web-client.md)"; \
+	  echo "[homeservice] Node.js/npm not found: the web client is not built or updated (the API runs without it; / says how to build it; docs/web-client.md)"; \
 	fi
 
 ## Start everything on embedded defaults (or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
