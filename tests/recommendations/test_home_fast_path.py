@@ -538,3 +538,19 @@ def test_no_warm_up_for_an_inactive_user(alice, feed_doc_redis, settings):
 
     assert feed_warm(user_id=alice.pk) == "skipped"
     assert feed_doc_redis.get(documents.document_key(settings.REDIS_KEY_PREFIX, alice.pk, None)) is None
+
+
+def test_behind_a_tls_proxy_it_sends_the_views_security_headers(client_of, alice, mobile, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_HSTS_PRELOAD = False
+    OfferFactory.create(user=alice, product=mobile)
+    client = client_of(alice)
+
+    client.get(URL, HTTP_X_FORWARDED_PROTO="https")
+    response = client.get(URL, HTTP_X_FORWARDED_PROTO="https")  # compared with the view's, headers included
+
+    assert response.served_by == "fast path"
+    assert response["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
