@@ -132,6 +132,26 @@ def test_carol_sees_generic_deals(stack: BrowserStack, new_page: Any) -> None:
     expect(page.get_by_role("link", name="See deal").first).to_be_visible()
 
 
+def test_actions_dismiss_an_offer_and_say_the_plan_finder_is_not_there_yet(stack: BrowserStack, new_page: Any) -> None:
+    page = new_page()
+    log_in(page, stack, "alice")
+    cards = page.get_by_role("article")
+    before = cards.count()
+    first = cards.filter(has=page.get_by_role("button", name="Not interested")).first
+    title = first.get_by_role("heading").first.inner_text()
+
+    first.get_by_role("button", name="Not interested").click()
+
+    expect(page.get_by_test_id("notice")).to_have_text("Offer hidden.")
+    expect(cards).to_have_count(before - 1)
+    assert page.get_by_role("heading", name=title, exact=True).count() == 0
+    page.get_by_role("button", name="Find the right plan").first.click()
+    expect(page.get_by_test_id("notice")).to_contain_text("is not available yet")
+    link = page.get_by_role("link", name="See deal").first
+    expect(link).to_have_attribute("target", "_blank")
+    assert (link.get_attribute("href") or "").startswith("https://")
+
+
 def test_the_client_falls_back_to_polling_without_websocket(stack: BrowserStack, new_page: Any) -> None:
     page = new_page()
     page.add_init_script("delete window.WebSocket")

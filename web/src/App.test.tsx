@@ -62,6 +62,37 @@ async function logIn(password = "demo1234") {
 }
 
 describe("the web client", () => {
+  it("hides a dismissed offer and says so", async () => {
+    feedResponse = () =>
+      json({
+        ...FEED,
+        sections: [
+          {
+            ...FEED.sections[0],
+            component: {
+              ...FEED.sections[0].component,
+              children: [
+                {
+                  type: "card",
+                  id: "c",
+                  props: { offer_id: "o1" },
+                  children: [
+                    { type: "text", props: { text: "Upgrade", style: "title" } },
+                    { type: "button", props: { label: "Not interested", style: "link" }, action: { type: "dismiss", offer_id: "o1" } },
+                  ],
+                },
+              ],
+            },
+          },
+        ],
+      });
+    await logIn();
+    await userEvent.click(await screen.findByRole("button", { name: "Not interested" }));
+    expect(screen.queryByRole("heading", { name: "Upgrade" })).toBeNull();
+    expect(screen.getByTestId("notice")).toHaveTextContent("Offer hidden.");
+    expect(JSON.parse(sessionStorage.getItem("homeservice.dismissed") ?? "[]")).toEqual(["o1"]);
+  });
+
   it("refuses a wrong password with a message", async () => {
     feedResponse = () => json(FEED);
     await logIn("nope");
@@ -106,8 +137,10 @@ describe("the web client", () => {
     feedResponse = () => json(FEED);
     await logIn();
     await screen.findByRole("region", { name: "Mobile" });
+    sessionStorage.setItem("homeservice.dismissed", '["o1"]');
     await userEvent.click(screen.getByRole("button", { name: "Log out" }));
     expect(screen.getByLabelText("Username")).toBeInTheDocument();
     expect(sessionStorage.getItem("homeservice.session")).toBeNull();
+    expect(sessionStorage.getItem("homeservice.dismissed")).toBeNull(); // the next user starts afresh
   });
 });

@@ -2,6 +2,7 @@ import * as React from "react";
 
 import { ApiClient, loadSession, saveSession, type Session } from "@/api/client";
 import { HomeScreen } from "@/screens/Home";
+import { forgetImpressions } from "@/screens/FeedView";
 import { LoginScreen } from "@/screens/Login";
 import { PreviewScreen, previewParams } from "@/screens/Preview";
 
@@ -14,7 +15,10 @@ export default function App() {
   }, []);
   const api = React.useMemo(() => (session ? new ApiClient(session, update) : null), [session?.username, update]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  const logout = React.useCallback(() => update(null), [update]);
+  const logout = React.useCallback(() => {
+    forgetImpressions();
+    update(null);
+  }, [update]);
 
   if (preview) return <PreviewScreen params={preview} />;
   if (!session || !api) return <LoginScreen onLogin={update} />;

@@ -21,9 +21,12 @@ export function loadSession(): Session | null {
   }
 }
 
+/** What a logged-in user leaves in this tab besides the session (cleared when they log out). */
+export const USER_STATE_KEYS = ["homeservice.dismissed"];
+
 export function saveSession(session: Session | null): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(KEY);
+  else [KEY, ...USER_STATE_KEYS].forEach((key) => sessionStorage.removeItem(key));
 }
 
 export class ApiError extends Error {

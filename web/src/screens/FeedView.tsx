@@ -20,6 +20,11 @@ export function FeedView({ sections, options }: { sections: FeedSection[]; optio
 
 const seen = new Set<string>();
 
+/** Forget which sections were seen (on logout: the next user's impressions count again). */
+export function forgetImpressions(): void {
+  seen.clear();
+}
+
 function SectionBlock({ section }: { section: FeedSection }) {
   const ref = React.useRef<HTMLDivElement>(null);
   // Impressions: recorded the first time half of a section is on screen (kept until the events API exists).
