@@ -74,6 +74,7 @@ WAIT_S = 15.0  # how long to wait for the last broadcast delivery before countin
 # How long to wait for pushes still queued in the server when sending stops: each push counts as
 # dropped only if it never arrives, and the broadcasts are measured on a server that has caught up.
 PUSH_DRAIN_S = 180.0
+IDLE_WAIT_S = 120.0  # how long to wait for the server to go idle before the broadcasts
 
 # Targets (issue 5), at the largest N.
 TARGET_CONNECTIONS = 5000
@@ -350,6 +351,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+async def wait_idle(server: WsServer, timeout_s: float) -> bool:
+    """Wait until the server uses under 10% of a CPU over one second."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()
+        await asyncio.sleep(1.0)
+        if server.cpu_seconds() - before < 0.1:
+            return True
+    return False
+
+
 async def wait_until(predicate: Any, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -453,7 +465,12 @@ async def measure(
         f"server CPU {result['push_server_cpu_s']:.1f} s"
     )
 
-    # Broadcasts.
+    # Broadcasts, once the server has finished what the pushes left it (cache invalidations its
+    # subscriber thread applies, queued tasks): idle means under 10% of its CPU for a second.
+    settle_started = time.monotonic()
+    result["server_idle"] = await wait_idle(server, IDLE_WAIT_S)
+    result["settle_s"] = time.monotonic() - settle_started
+    say(f"N={n}: server {'idle' if result['server_idle'] else 'still busy'} after {result['settle_s']:.1f} s")
     rounds = []
     for round_number in range(config.broadcasts):
         title = f"wsbc{round_number}x Deal for everyone at N={n}"
@@ -573,7 +590,12 @@ def render(results: list[dict[str, Any]], *, config: Config, info: dict[str, Any
         lines.append(
             f"- N = {r['n']:,}: {caught_up}; from the first webhook to then ("
             f"{r['push_send_s'] + r['push_drain_s']:.1f} s) the server used {r['push_server_cpu_s']:.1f} "
-            "CPU-seconds of its one CPU. The broadcasts were measured after that."
+            "CPU-seconds of its one CPU. The broadcasts were measured after that, once the server was "
+            + (
+                f"idle again ({r['settle_s']:.0f} s later)."
+                if r["server_idle"]
+                else f"still busy after {IDLE_WAIT_S:.0f} s (it never went idle)."
+            )
         )
     top = next((r for r in results if r["n"] == TARGET_CONNECTIONS), None)
     lines += ["", f"Targets (issue 5, at N = {TARGET_CONNECTIONS:,}):", ""]
