@@ -3,7 +3,8 @@
 ``products`` must not import the apps above it, so it sends a signal and they listen
 (``recommendations`` connects in its ``AppConfig.ready``). Sent after the change is committed.
 
-- ``deals_changed(sender=Product, product_slug=str)``: a product's generic deals changed.
+- ``deals_changed(sender=Product, product_slug=str)``: a product's generic deals changed, or
+  were confirmed again after they had turned stale (so the feed shows them fresh again).
 """
 
 from django.dispatch import Signal

@@ -44,6 +44,8 @@ def deals_record(
             )
             transaction.on_commit(lambda: deals_changed.send(sender=Product, product_slug=product.slug))
             deal_snapshots_prune(product=product, keep=settings.DEALS_SNAPSHOTS_KEEP)
+        elif _was_stale(state=state, latest=latest, at=fetched_at):
+            _announce_fresh_again(product)
         state.last_polled_at = fetched_at
         state.last_success_at = fetched_at
         state.last_error = ""
@@ -67,10 +69,33 @@ def deal_snapshots_prune(*, product: Product, keep: int) -> int:
 
 def deals_poll_not_modified(*, product: Product, at: datetime) -> None:
     """A conditional poll answered 304: the deals we have are confirmed fresh; nothing else changes
-    (but the last error, if any, is cleared)."""
-    DealsPollState.objects.update_or_create(
-        product=product, defaults={"last_polled_at": at, "last_success_at": at, "last_error": ""}
-    )
+    (but the last error, if any, is cleared, and deals that had turned stale are announced as
+    fresh again)."""
+    with transaction.atomic():
+        state, _ = DealsPollState.objects.select_for_update().get_or_create(product=product)
+        latest = DealSnapshot.objects.filter(product=product).order_by("-fetched_at", "-id").first()
+        if _was_stale(state=state, latest=latest, at=at):
+            _announce_fresh_again(product)
+        state.last_polled_at = at
+        state.last_success_at = at
+        state.last_error = ""
+        state.save(update_fields=["last_polled_at", "last_success_at", "last_error", "updated_at"])
+
+
+def _was_stale(*, state: DealsPollState, latest: DealSnapshot | None, at: datetime) -> bool:
+    """Were the served deals stale (unconfirmed for ``DEALS_STALE_AFTER``) until this success?
+
+    A confirmation changes nothing the feed shows (a section's ``as_of`` is its deals' fetch
+    time) unless it ends staleness: only then do screens need telling."""
+    if latest is None:
+        return False
+    confirmed = max(state.last_success_at or latest.fetched_at, latest.fetched_at)
+    return at - confirmed > settings.DEALS_STALE_AFTER
+
+
+def _announce_fresh_again(product: Product) -> None:
+    slug = product.slug
+    transaction.on_commit(lambda: deals_changed.send(sender=Product, product_slug=slug))
 
 
 def deals_poll_failed(*, product: Product, at: datetime, error: str) -> None:

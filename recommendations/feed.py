@@ -74,7 +74,9 @@ class OfferData:
 @dataclass(frozen=True)
 class DealsData:
     deals: list[dict[str, Any]]
-    as_of: datetime
+    as_of: datetime  # when these deals were fetched
+    # when a poll last confirmed them (None: at ``as_of``); ``stale`` counts from here
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def build_section(
                 section_id=sid,
                 client_version=client_version,
             )
-            stale = now - deals.as_of > stale_after
+            stale = now - (deals.confirmed_at or deals.as_of) > stale_after
             return _section(product=product, source="generic", stale=stale, as_of=deals.as_of, component=component)
     except (RenderFailed, ValueError):
         # Only reachable when the built-in template cannot render this data: leave the section

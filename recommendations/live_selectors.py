@@ -19,18 +19,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import DateTimeField, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from products.models import DealSnapshot, Product
-from products.selectors import deal_snapshots_by_id
-from ui_templates.models import ComponentTemplate
+from products.models import Product
 from ui_templates.selectors import published_templates
 
 from . import fragments
-from .feed import DealsData, FeedInputs, OfferData, ProductInfo, build_section
-from .fragments.keys import generic_key, inputs_version, personal_key
-from .models import Offer
+from .feed import FeedInputs, OfferData, ProductInfo, build_section
+from .fragment_index import (
+    deals_inputs,
+    generic_index,
+    offer_index,
+    personal_version,
+    products_for_feed,
+    templates_revision,
+)
+from .fragments.keys import generic_key, personal_key
 from .selectors import offer_data, offers_live_for_user
 
 Section = dict[str, Any]
@@ -40,9 +44,9 @@ Section = dict[str, Any]
 class ProductSection:
     section: Section | None  # None: the product shows nothing to this user
     product_order: list[str]  # every active product's slug, in home-screen order
-    # Every other product's generic section as of now (None: nothing to show): a generic
-    # section's ``as_of`` moves with every poll that confirms its deals, unannounced, so a screen
-    # patched with one product's section takes the others' current versions too.
+    # Every other product's generic section as of now (None: nothing to show): a generic section
+    # turns stale with time, unannounced, so a screen patched with one product's section takes
+    # the others' current versions too.
     generic: dict[str, Section | None]
 
 
@@ -53,80 +57,14 @@ class GenericSections:
     sections: dict[tuple[int | None, str], Section | None]
 
 
-# The fragment index, as selectors.home_feed reads it (the same keys, so the same cached fragments).
-
-
-def _products_for_feed() -> list[Product]:
-    """Active products in home-screen order with their poll state and newest snapshot's id and
-    fetch time; one query."""
-    latest = DealSnapshot.objects.filter(product=OuterRef("pk")).order_by("-fetched_at", "-id")
-    return list(
-        Product.objects.filter(active=True)
-        .select_related("poll_state")
-        .annotate(
-            latest_snapshot_id=Subquery(latest.values("id")[:1]),
-            latest_snapshot_at=Subquery(latest.values("fetched_at")[:1], output_field=DateTimeField()),
-        )
-        .order_by("-rank_weight", "slug")
-    )
-
-
-def _offer_versions(*, user: User, product_ids: list[int], now: datetime) -> dict[int, str]:
-    rows: dict[int, list[tuple[str, int, datetime]]] = {}
-    for product_id, external_id, version, updated_at in (
-        Offer.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), withdrawn=False)
-        .filter(user=user, product_id__in=product_ids)
-        .order_by("product_id", "external_id")
-        .values_list("product_id", "external_id", "version", "updated_at")
-    ):
-        rows.setdefault(product_id, []).append((external_id, version, updated_at))
-    return {product_id: inputs_version(offers) for product_id, offers in rows.items()}
-
-
-def _templates_revision() -> str:
-    return inputs_version(
-        list(
-            ComponentTemplate.objects.filter(published_version__isnull=False)
-            .order_by("key")
-            .values_list("key", "published_version_id")
-        )
-    )
-
-
-def _deals_as_of(product: Product, snapshot_fetched_at: datetime) -> datetime:
-    state = getattr(product, "poll_state", None)
-    confirmed = state.last_success_at if state and state.last_success_at else snapshot_fetched_at
-    return max(confirmed, snapshot_fetched_at)
-
-
-def _deals_inputs(products: list[Product]) -> dict[str, DealsData]:
-    snapshots = deal_snapshots_by_id(snapshot_ids=[p.latest_snapshot_id for p in products])  # type: ignore[attr-defined]
-    return {
-        p.slug: DealsData(deals=snapshot.deals, as_of=_deals_as_of(p, snapshot.fetched_at))
-        for p in products
-        if (snapshot := snapshots.get(p.latest_snapshot_id)) is not None  # type: ignore[attr-defined]
-    }
-
-
-def _generic_version(product: Product, *, templates: str, now: datetime) -> str:
-    as_of = _deals_as_of(product, product.latest_snapshot_at)  # type: ignore[attr-defined]
-    return inputs_version(
-        product.latest_snapshot_id,  # type: ignore[attr-defined]
-        as_of,
-        now - as_of > settings.DEALS_STALE_AFTER,
-        product.name,
-        templates,
-    )
-
-
 def user_product_section(
     *, user: User, product_slug: str, client_version: int | None, now: datetime | None = None
 ) -> ProductSection:
     """``user``'s section for ``product_slug`` as ``home_feed`` would render it now."""
     now = now or timezone.now()
-    products = _products_for_feed()
+    products = products_for_feed()
     order = [p.slug for p in products]
-    templates = _templates_revision()
+    templates = templates_revision()
     others = [p for p in products if p.slug != product_slug]
     generic = {
         slug: section
@@ -137,12 +75,12 @@ def user_product_section(
     product = next((p for p in products if p.slug == product_slug), None)
     if product is None:
         return ProductSection(section=None, product_order=order, generic=generic)
-    offer_versions = _offer_versions(user=user, product_ids=[product.pk], now=now)
+    offer_versions = offer_index(user=user, product_ids=[product.pk], now=now).versions
     if product.pk in offer_versions:
-        version = inputs_version(offer_versions[product.pk], product.name, templates)
+        version = personal_version(offers_version=offer_versions[product.pk], product=product, templates=templates)
         key = personal_key(user_id=user.pk, product_slug=product.slug, client_version=client_version, version=version)
     elif product.latest_snapshot_id:  # type: ignore[attr-defined]
-        version = _generic_version(product, templates=templates, now=now)
+        version = generic_index(product, templates=templates, now=now, stale_after=settings.DEALS_STALE_AFTER).version
         key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
     else:
         return ProductSection(section=None, product_order=order, generic=generic)
@@ -156,7 +94,7 @@ def user_product_section(
         inputs = FeedInputs(
             products=[ProductInfo(slug=product.slug, name=product.name)],
             offers=offers,
-            deals={} if offers else _deals_inputs([product]),
+            deals={} if offers else deals_inputs([product]),
             templates=published_templates(),
         )
         section = build_section(
@@ -178,9 +116,9 @@ def generic_sections(
     """The generic deals sections of ``product_slugs`` (None: every active product) for each of
     ``client_versions``; three queries on a warm cache, one render per missing fragment."""
     now = now or timezone.now()
-    products = _products_for_feed()
+    products = products_for_feed()
     wanted = [p for p in products if product_slugs is None or p.slug in product_slugs]
-    sections = _generic_for(products=wanted, templates=_templates_revision(), client_versions=client_versions, now=now)
+    sections = _generic_for(products=wanted, templates=templates_revision(), client_versions=client_versions, now=now)
     return GenericSections(product_order=[p.slug for p in products], sections=sections)
 
 
@@ -192,7 +130,7 @@ def _generic_for(
     for product in products:
         if not product.latest_snapshot_id:  # type: ignore[attr-defined]
             continue
-        version = _generic_version(product, templates=templates, now=now)
+        version = generic_index(product, templates=templates, now=now, stale_after=settings.DEALS_STALE_AFTER).version
         for client_version in client_versions:
             key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
             keys[key] = (client_version, product)
@@ -202,7 +140,7 @@ def _generic_for(
         inputs = FeedInputs(
             products=[ProductInfo(slug=p.slug, name=p.name) for p in products_missing],
             offers={},
-            deals=_deals_inputs(products_missing),
+            deals=deals_inputs(products_missing),
             templates=published_templates(),
         )
         return {

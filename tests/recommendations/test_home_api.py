@@ -17,6 +17,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from products.hooks import deals_changed
+from products.models import DealSnapshot
+from products.services import deals_poll_not_modified, deals_record
 from tests.factories import DealSnapshotFactory, DealsPollStateFactory, OfferFactory, ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -344,3 +347,55 @@ def test_a_token_of_a_deleted_user_is_refused(feed_client, user, django_capture_
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "user_not_found"
+
+
+# --- generic deals: as_of and staleness --------------------------------------------------------
+
+
+def test_a_poll_that_confirms_the_deals_leaves_the_feed_alone(feed, django_capture_on_commit_callbacks):
+    # given deals fetched a minute ago
+    fetched = timezone.now() - timedelta(minutes=1)
+    product = ProductFactory.create(slug="tv")
+    DealSnapshotFactory.create(product=product, fetched_at=fetched)
+    before = feed.get(URL)
+
+    # when polls confirm them (a 304, then the same content again)
+    with django_capture_on_commit_callbacks(execute=True) as announced:
+        deals_poll_not_modified(product=product, at=timezone.now())
+        snapshot = DealSnapshot.objects.get(product=product)
+        deals_record(product=product, deals=snapshot.deals, etag="", fetched_at=timezone.now())
+
+    # then nothing a client sees changed, and nobody was told anything
+    after = feed.get(URL)
+    assert after["ETag"] == before["ETag"]
+    [section] = after.json()["sections"]
+    assert section["as_of"] == fetched.isoformat().replace("+00:00", "Z")
+    assert announced == []
+
+
+def test_stale_deals_confirmed_again_are_fresh_and_announced(feed, settings, django_capture_on_commit_callbacks):
+    # given deals last confirmed longer ago than DEALS_STALE_AFTER: served, marked stale
+    long_ago = timezone.now() - settings.DEALS_STALE_AFTER - timedelta(minutes=1)
+    product = ProductFactory.create(slug="tv")
+    DealSnapshotFactory.create(product=product, fetched_at=long_ago)
+    DealsPollStateFactory.create(product=product, last_success_at=long_ago, last_polled_at=long_ago)
+    [stale] = feed.get(URL).json()["sections"]
+    assert stale["stale"] is True
+    told: list[str] = []
+
+    def listener(sender: Any, product_slug: str, **kwargs: Any) -> None:
+        told.append(product_slug)
+
+    # when a poll confirms them (304)
+    deals_changed.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            deals_poll_not_modified(product=product, at=timezone.now())
+    finally:
+        deals_changed.disconnect(listener)
+
+    # then the section is fresh again, and screens were told (as for a change of deals)
+    [fresh] = feed.get(URL).json()["sections"]
+    assert fresh["stale"] is False
+    assert fresh["version"] != stale["version"]
+    assert told == ["tv"]

@@ -1,0 +1,132 @@
+"""The fragment index: which fragments a feed needs and their versions, read from the database.
+
+Shared by the feed (``selectors.home_feed_document``) and live updates (``live_selectors``), so
+that both find the same fragment keys and a screen patched live has the version
+``GET /api/v1/home/`` gives.
+
+Generic deals: a section's ``as_of`` is when its deals were fetched (the snapshot's time); it is
+``stale`` once no poll has confirmed them (a 200 with the same content, or a 304) for
+``DEALS_STALE_AFTER``. A confirming poll therefore changes nothing a client sees unless it ends
+staleness, and products announce exactly that (products/services.py), so the feed's version
+only changes with what it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.contrib.auth.models import User
+from django.db.models import DateTimeField, OuterRef, Q, Subquery
+
+from products.models import DealSnapshot, Product
+from products.selectors import deal_snapshots_by_id
+from ui_templates.models import ComponentTemplate
+
+from .feed import DealsData
+from .fragments.keys import inputs_version
+from .models import Offer
+
+
+def live_offers(now: datetime) -> Q:
+    """Offers that may be shown at ``now``: not withdrawn, not expired."""
+    return Q(withdrawn=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+def products_for_feed() -> list[Product]:
+    """Active products in home-screen order, each with its poll state and its newest snapshot's id
+    and fetch time (``latest_snapshot_id``, ``latest_snapshot_at``); one query."""
+    latest = DealSnapshot.objects.filter(product=OuterRef("pk")).order_by("-fetched_at", "-id")
+    return list(
+        Product.objects.filter(active=True)
+        .select_related("poll_state")
+        .annotate(
+            latest_snapshot_id=Subquery(latest.values("id")[:1]),
+            latest_snapshot_at=Subquery(latest.values("fetched_at")[:1], output_field=DateTimeField()),
+        )
+        .order_by("-rank_weight", "slug")
+    )
+
+
+class OfferIndex(NamedTuple):
+    versions: dict[int, str]  # per product with live offers for the user: those offers' version
+    expires_at: datetime | None  # when the first of those offers expires (None: none expires)
+
+
+def offer_index(*, user: User, product_ids: list[int], now: datetime) -> OfferIndex:
+    """Per product where the user has live offers, a version of those offers (ids, versions,
+    update times), and the first of their expiry times; one query over a few columns, no offer
+    is loaded."""
+    rows: dict[int, list[tuple[str, int, datetime]]] = {}
+    expiries: list[datetime] = []
+    for product_id, external_id, version, updated_at, expires_at in (
+        Offer.objects.filter(live_offers(now), user=user, product_id__in=product_ids)
+        .order_by("product_id", "external_id")
+        .values_list("product_id", "external_id", "version", "updated_at", "expires_at")
+    ):
+        rows.setdefault(product_id, []).append((external_id, version, updated_at))
+        if expires_at is not None:
+            expiries.append(expires_at)
+    return OfferIndex(
+        versions={product_id: inputs_version(offers) for product_id, offers in rows.items()},
+        expires_at=min(expiries, default=None),
+    )
+
+
+def templates_revision() -> str:
+    """A version of the set of live templates (which version of which template); one query.
+
+    Published versions are immutable, so their primary keys are their content's identity.
+    """
+    return inputs_version(
+        list(
+            ComponentTemplate.objects.filter(published_version__isnull=False)
+            .order_by("key")
+            .values_list("key", "published_version_id")
+        )
+    )
+
+
+def deals_confirmed_at(product: Product, snapshot_fetched_at: datetime) -> datetime:
+    """When ``product``'s newest deals were last known to be current: the last successful poll,
+    or their fetch if that is later."""
+    state = getattr(product, "poll_state", None)
+    confirmed = state.last_success_at if state and state.last_success_at else snapshot_fetched_at
+    return max(confirmed, snapshot_fetched_at)
+
+
+@dataclass(frozen=True)
+class GenericIndex:
+    version: str  # of the product's generic section
+    stale: bool
+    turns_stale_at: datetime | None  # None: stale already
+
+
+def generic_index(product: Product, *, templates: str, now: datetime, stale_after: timedelta) -> GenericIndex:
+    """The version of ``product``'s generic deals section (it must have a snapshot)."""
+    confirmed = deals_confirmed_at(product, product.latest_snapshot_at)  # type: ignore[attr-defined]
+    stale = now - confirmed > stale_after
+    snapshot = (product.latest_snapshot_id, product.latest_snapshot_at)  # type: ignore[attr-defined]
+    version = inputs_version(snapshot, stale, product.name, templates)
+    return GenericIndex(version=version, stale=stale, turns_stale_at=None if stale else confirmed + stale_after)
+
+
+def personal_version(*, offers_version: str, product: Product, templates: str) -> str:
+    """The version of a user's section for ``product`` made of offers with ``offers_version``."""
+    return inputs_version(offers_version, product.name, templates)
+
+
+def deals_inputs(products: list[Product]) -> dict[str, DealsData]:
+    """The newest deal snapshot of each of ``products`` (annotated by ``products_for_feed``), as
+    rendering takes them; one query."""
+    snapshots = deal_snapshots_by_id(snapshot_ids=[p.latest_snapshot_id for p in products])  # type: ignore[attr-defined]
+    return {
+        p.slug: DealsData(
+            deals=snapshot.deals,
+            as_of=snapshot.fetched_at,
+            confirmed_at=deals_confirmed_at(p, snapshot.fetched_at),
+        )
+        for p in products
+        if (snapshot := snapshots.get(p.latest_snapshot_id)) is not None  # type: ignore[attr-defined]
+    }
