@@ -51,15 +51,19 @@ def _missing() -> list[str]:
     return missing
 
 
-@pytest.fixture(scope="session")
-def browser_requirements() -> None:
-    missing = _missing()
+def require(missing: list[str], *, ci: bool) -> None:
+    """Nothing missing: go on. Else skip saying why, or fail when running in CI."""
     if not missing:
         return
     reason = "browser tests cannot run: " + "; ".join(missing)
-    if os.environ.get("CI"):
+    if ci:
         pytest.fail(f"CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser_requirements() -> None:
+    require(_missing(), ci=bool(os.environ.get("CI")))
 
 
 @pytest.fixture(scope="module")
