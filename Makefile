@@ -74,4 +74,4 @@ bench: install
 	$(PY) -m bench.ws
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules webclient/static/webclient
