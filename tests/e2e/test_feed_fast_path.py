@@ -34,11 +34,7 @@ def test_the_fast_path_answers_repeats_and_never_serves_a_replaced_document(laun
     # the first request is the view's, which stores the document; repeats come from the fast path
     status, _, _ = http("GET", url, token=token)
     assert status == 200
-    hits_before = fast_path_hits(launcher)
-    for _ in range(3):
-        status, _, _ = http("GET", url, token=token)
-        assert status == 200
-    assert fast_path_hits(launcher) > hits_before
+    repeat_answered_by_fast_path(launcher, url, token, showing="")
 
     # when the product's deals change (the worker polls the simulator and records them)
     status, _, body = http("PUT", f"{launcher.base_url}/simulator/products/mobile/deals/", body={"deals": [E2E_DEAL]})
@@ -54,8 +50,20 @@ def test_the_fast_path_answers_repeats_and_never_serves_a_replaced_document(laun
         if time.monotonic() > deadline:
             pytest.fail(f"the feed never showed {E2E_TITLE!r} within {UPDATE_WITHIN} s")
         time.sleep(0.2)
-    # and from then on, repeats are answered by the fast path with the new deals
-    hits = fast_path_hits(launcher)
-    _, _, repeat = http("GET", url, token=token)
-    assert E2E_TITLE in json.dumps(repeat)
-    assert fast_path_hits(launcher) > hits
+    # and from then on repeats are answered by the fast path, with the new deals
+    repeat_answered_by_fast_path(launcher, url, token, showing=E2E_TITLE)
+
+
+def repeat_answered_by_fast_path(stack: Launcher, url: str, token: str, *, showing: str) -> None:
+    """Repeat the request until the fast path answers one; every answer shows ``showing``. The
+    demo's other products are polled meanwhile, and a change of theirs replaces the documents:
+    a few repeats are allowed for that."""
+    hits = fast_path_hits(stack)
+    for _ in range(20):
+        status, _, feed = http("GET", url, token=token)
+        assert status == 200
+        assert showing in json.dumps(feed)
+        if fast_path_hits(stack) > hits:
+            return
+        time.sleep(0.2)
+    pytest.fail("no repeat was answered by the fast path")
