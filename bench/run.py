@@ -94,8 +94,7 @@ STARTED = time.monotonic()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class BenchError(RuntimeError):
-    """A step failed; the message says which and what to do."""
+BenchError = services.BenchError
 
 
 @dataclass(frozen=True)
@@ -109,23 +108,13 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
-        def integer(name: str, default: int) -> int:
-            raw = os.environ.get(name, "")
-            try:
-                value = int(raw) if raw else default
-            except ValueError as exc:
-                raise BenchError(f"{name} must be a whole number, got {raw!r}") from exc
-            if value < 1:
-                raise BenchError(f"{name} must be at least 1, got {value}")
-            return value
-
         return cls(
             database_url=os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/hs_bench",
             redis_url=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/0",
-            duration_s=integer("BENCH_DURATION", 10),
-            warmup_s=integer("BENCH_WARMUP", 3),
-            connections=integer("BENCH_CONNECTIONS", 64),
-            update_docs=os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no"),
+            duration_s=services.env_integer("BENCH_DURATION", 10),
+            warmup_s=services.env_integer("BENCH_WARMUP", 3),
+            connections=services.env_integer("BENCH_CONNECTIONS", 64),
+            update_docs=services.env_update_docs(),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -164,3 +165,24 @@ def fast_path_outcomes(metrics_text: str) -> dict[str, int]:
             labels, _, value = line.rpartition(" ")
             found[labels.removeprefix(prefix).removesuffix('"}')] = int(float(value))
     return found
+
+
+class BenchError(RuntimeError):
+    """A step failed; the message says which and what to do."""
+
+
+def env_integer(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment (``default`` when unset)."""
+    raw = os.environ.get(name, "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise BenchError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 1:
+        raise BenchError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def env_update_docs() -> bool:
+    """``BENCH_UPDATE_DOCS``: whether a run rewrites its section of docs/benchmarks.md."""
+    return os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no")

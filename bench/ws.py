@@ -82,8 +82,7 @@ TARGET_PUSH_P99_MS = 100.0
 TARGET_BROADCAST_S = 1.0
 
 
-class BenchError(RuntimeError):
-    """A step failed; the message says which."""
+BenchError = services.BenchError
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,6 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
-        def integer(name: str, default: int) -> int:
-            raw = os.environ.get(name, "")
-            try:
-                value = int(raw) if raw else default
-            except ValueError as exc:
-                raise BenchError(f"{name} must be a whole number, got {raw!r}") from exc
-            if value < 1:
-                raise BenchError(f"{name} must be at least 1, got {value}")
-            return value
-
         sizes_raw = os.environ.get("BENCH_WS_SIZES", "") or "1000,5000"
         try:
             sizes = [int(part) for part in sizes_raw.split(",") if part.strip()]
@@ -119,12 +108,12 @@ class Config:
             database_url=os.environ.get("BENCH_WS_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/hs_bench_ws",
             redis_url=os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/0",
             sizes=sizes,
-            push_rate=integer("BENCH_WS_PUSH_RATE", 200),
-            push_seconds=integer("BENCH_WS_PUSH_SECONDS", 15),
-            push_batch=integer("BENCH_WS_PUSH_BATCH", 10),
-            broadcasts=integer("BENCH_WS_BROADCASTS", 3),
-            max_seconds=integer("BENCH_WS_MAX_SECONDS", 1200),
-            update_docs=os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no"),
+            push_rate=services.env_integer("BENCH_WS_PUSH_RATE", 200),
+            push_seconds=services.env_integer("BENCH_WS_PUSH_SECONDS", 15),
+            push_batch=services.env_integer("BENCH_WS_PUSH_BATCH", 10),
+            broadcasts=services.env_integer("BENCH_WS_BROADCASTS", 3),
+            max_seconds=services.env_integer("BENCH_WS_MAX_SECONDS", 1200),
+            update_docs=services.env_update_docs(),
         )
 
 
