@@ -346,3 +346,7 @@ DEALS_POLL_REQUEST_DEDUPE_SECONDS = env.int("DEALS_POLL_REQUEST_DEDUPE_SECONDS",
 # --- Web client (webclient/, docs/web-client.md) --------------------------------------------------
 # Serves the built reference web client at / (its assets are the app's static files).
 INSTALLED_APPS += ["webclient"]
+# Files WhiteNoise may let browsers cache forever: names carrying a hash of their content, from
+# Django's manifest storage (`name.<12 hex>.ext`) or from Vite's build of the web client
+# (`webclient/assets/name-<8 chars>.ext`; index.html names them, so it is never cached long).
+WHITENOISE_IMMUTABLE_FILE_TEST = r"(\.[0-9a-f]{12}\.\w+|/webclient/assets/[^/]+-[A-Za-z0-9_-]{8}\.\w+(\.map)?)$"

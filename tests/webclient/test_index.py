@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from webclient import views
 
@@ -46,3 +47,21 @@ def test_the_api_works_without_a_build(client: Client, build_dir: Path) -> None:
 
 def test_index_answers_get_only(client: Client, build_dir: Path) -> None:
     assert client.post("/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("url", "immutable"),
+    [
+        ("/static/webclient/assets/index-CIJXG3JW.js", True),
+        ("/static/webclient/assets/index-C3Vqef9E.css", True),
+        ("/static/webclient/assets/index-CIJXG3JW.js.map", True),
+        ("/static/admin/css/base.0123456789ab.css", True),  # Django's manifest storage
+        ("/static/webclient/index.html", False),
+        ("/static/webclient/assets/logo.svg", False),
+        ("/static/admin/css/base.css", False),
+    ],
+)
+def test_only_content_hashed_files_are_cached_forever(url: str, immutable: bool) -> None:
+    middleware = WhiteNoiseMiddleware(get_response=lambda request: None)
+
+    assert middleware.immutable_file_test("", url) is immutable
