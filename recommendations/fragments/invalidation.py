@@ -139,7 +139,7 @@ class Invalidator:
                 self.subscriber = Subscriber(url=settings.REDIS_URL, channel=channel_name(), l1=self.l1).start()
 
     def invalidate(self, invalidation: Invalidation) -> None:
-        l2.delete_matching([keys.l2_pattern(user_id=invalidation.user_id, product_slug=invalidation.product_slug)])
+        l2.delete_invalidated(user_id=invalidation.user_id, product_slug=invalidation.product_slug)
         self.l1.drop(invalidation.matches)
         self._publish(invalidation)
 

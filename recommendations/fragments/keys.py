@@ -9,6 +9,10 @@ update times; the deal snapshot and when it was last confirmed; whether it is st
 name; the live templates), all read from the database on each request. So a changed input makes a
 new key: no cache layer, on any instance, can serve a section made from older inputs. Invalidation
 (invalidation.py) only frees what can no longer be asked for.
+
+L2 also keeps, per user and per product, the set of its fragment keys (``fragset:u:<user id>``,
+``fragset:g:<product slug>``), so that an invalidation deletes exactly those keys instead of
+scanning the key space (l2.py).
 """
 
 from __future__ import annotations
@@ -56,3 +60,20 @@ def l2_pattern(*, user_id: int | None, product_slug: str) -> str:
     if product_slug:
         return f"{PREFIX}:g:{product_slug}:*"
     return f"{PREFIX}:*"
+
+
+def group(key: str) -> str | None:
+    """The L2 key set ``key`` belongs to (None: not a fragment key)."""
+    parts = key.split(":")
+    if len(parts) < 4 or parts[0] != PREFIX or parts[1] not in ("u", "g"):
+        return None
+    return f"fragset:{parts[1]}:{parts[2]}"
+
+
+def group_of_invalidation(*, user_id: int | None, product_slug: str) -> str | None:
+    """The key set holding what an invalidation names (None: every fragment)."""
+    if user_id is not None:
+        return f"fragset:u:{user_id}"
+    if product_slug:
+        return f"fragset:g:{product_slug}"
+    return None

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from . import metrics
+from . import keys, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +64,51 @@ def get(key: str) -> Any:
 
 
 def set_many(values: dict[str, Any]) -> None:
+    """Store fragments, and add each key to its user's or product's key set (one pipeline)."""
     if not values or not _available():
         return
     try:
         cache.set_many(values, timeout=settings.FRAGMENT_L2_TTL_SECONDS)
+        client = _redis()
+        if client is None:
+            return
+        pipe = client.pipeline(transaction=False)
+        for key in values:
+            group = keys.group(key)
+            if group is not None:
+                pipe.sadd(cache.make_key(group), key)
+                pipe.expire(cache.make_key(group), settings.FRAGMENT_L2_TTL_SECONDS)
+        pipe.execute()
     except Exception:
         _failed("set_many")
+
+
+def _redis() -> Any:
+    """django-redis' client (None with the LocMem stand-in)."""
+    client = getattr(cache, "client", None)
+    get_client = getattr(client, "get_client", None)
+    return get_client(write=True) if get_client is not None else None
+
+
+def delete_invalidated(*, user_id: int | None, product_slug: str) -> None:
+    """Delete the fragments an invalidation names: the members of their user's or product's key
+    set that match (no scan of the key space); every fragment (a glob) when it names neither."""
+    group = keys.group_of_invalidation(user_id=user_id, product_slug=product_slug)
+    if group is None:
+        delete_matching([keys.l2_pattern(user_id=None, product_slug="")])
+        return
+    client = _redis()
+    if client is None or not _available():
+        return
+    try:
+        group_key = cache.make_key(group)
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in client.smembers(group_key)]
+        doomed = [m for m in members if keys.matches(m, user_id=user_id, product_slug=product_slug)]
+        if doomed:
+            cache.delete_many(doomed)
+            client.srem(group_key, *doomed)
+    except Exception:
+        _failed("delete")
 
 
 def lease(key: str) -> bool:

@@ -333,3 +333,41 @@ def test_l1_is_bounded_and_short_lived():
     assert len(l1) == 2
     now[0] = 11
     assert l1.get("c") is None
+
+
+@pytest.mark.skipif(
+    not hasattr(cache, "delete_pattern"),
+    reason="L2 is Redis only with REDIS_URL (CI's first pass); the in-process stand-in deletes nothing",
+)
+def test_an_invalidation_deletes_exactly_the_named_fragments_from_redis(
+    user, catalogue, django_capture_on_commit_callbacks
+):
+    # given alice's personal mobile fragment and the generic tv fragment in L2
+    client_for(user).get(URL)
+    mobile_before = l2_fragment_keys("mobile")
+    tv_before = l2_fragment_keys("tv")
+    assert mobile_before
+    assert tv_before
+
+    # when her mobile offers change
+    with django_capture_on_commit_callbacks(execute=True):
+        offer_upsert(
+            user=user,
+            product=catalogue["mobile"],
+            payload=OfferPayload(external_id="m1", version=99, title="Changed offer", price_amount=Decimal("1")),
+        )
+
+    # then the old mobile fragment is gone from Redis and from its user's key set; tv's stays
+    assert all(cache.get(key) is None for key in mobile_before)
+    members = {m.decode() for m in l2._redis().smembers(cache.make_key(f"fragset:u:{user.pk}"))}
+    assert not members & set(mobile_before)
+    assert all(cache.get(key) is not None for key in tv_before)
+
+
+def l2_fragment_keys(product_slug: str) -> list[str]:
+    """The fragment keys stored in L2 for a product (personal or generic), from the key sets."""
+    client = l2._redis()
+    found: list[str] = []
+    for group_key in client.scan_iter(match=cache.make_key("fragset:*")):
+        found += [m.decode() for m in client.smembers(group_key) if f":{product_slug}:" in m.decode()]
+    return [key for key in found if cache.get(key) is not None]
