@@ -41,6 +41,12 @@ class Invalidation:
     def matches(self, key: str) -> bool:
         return keys.matches(key, user_id=self.user_id, product_slug=self.product_slug)
 
+    def drop_from(self, l1: L1Cache) -> int:
+        """Drop what this names from ``l1`` (only the named user's or product's entries are looked at)."""
+        return l1.drop(
+            self.matches, group=keys.group_of_invalidation(user_id=self.user_id, product_slug=self.product_slug)
+        )
+
     def encode(self) -> bytes:
         return orjson.dumps({"user": self.user_id, "product": self.product_slug})
 
@@ -83,7 +89,7 @@ class Subscriber:
         except (ValueError, TypeError, AttributeError):
             logger.warning("ignoring a malformed fragment invalidation: %r", data)
             return
-        self.l1.drop(invalidation.matches)
+        invalidation.drop_from(self.l1)
 
     def _run(self) -> None:
         backoff, first = 0.2, True
@@ -140,7 +146,7 @@ class Invalidator:
 
     def invalidate(self, invalidation: Invalidation) -> None:
         l2.delete_invalidated(user_id=invalidation.user_id, product_slug=invalidation.product_slug)
-        self.l1.drop(invalidation.matches)
+        invalidation.drop_from(self.l1)
         self._publish(invalidation)
 
     def _publish(self, invalidation: Invalidation) -> None:

@@ -21,6 +21,7 @@ from products.hooks import deals_changed
 from products.models import Product
 from recommendations import selectors
 from recommendations.fragments import keys, l2, store
+from recommendations.fragments.invalidation import Invalidation
 from recommendations.fragments.l1 import L1Cache
 from recommendations.services import OfferPayload, offer_upsert
 from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory, deal
@@ -333,6 +334,37 @@ def test_l1_is_bounded_and_short_lived():
     assert len(l1) == 2
     now[0] = 11
     assert l1.get("c") is None
+
+
+def test_l1_drops_one_users_or_one_products_fragments_and_nothing_else():
+    l1 = L1Cache(maxsize=100, ttl=60)
+    for key in (
+        "frag:u:1:mobile:n:v1",
+        "frag:u:1:tv:n:v1",
+        "frag:u:2:mobile:n:v1",
+        "frag:g:mobile:n:v1",
+        "frag:g:tv:n:v1",
+    ):
+        l1.set(key, key)
+
+    assert Invalidation(user_id=1, product_slug="mobile").drop_from(l1) == 1
+    assert Invalidation(product_slug="tv").drop_from(l1) == 1
+    assert Invalidation(user_id=2).drop_from(l1) == 1
+
+    assert sorted(l1.get_many(["frag:u:1:tv:n:v1", "frag:g:mobile:n:v1"])) == ["frag:g:mobile:n:v1", "frag:u:1:tv:n:v1"]
+    assert len(l1) == 2
+    assert Invalidation().drop_from(l1) == 2  # everything
+    assert len(l1) == 0
+
+
+def test_l1_index_stays_bounded_as_entries_come_and_go():
+    l1 = L1Cache(maxsize=10, ttl=60)
+    for user in range(1000):  # many users, each cached once and never invalidated
+        l1.set(f"frag:u:{user}:mobile:n:v1", user)
+
+    assert len(l1) == 10
+    assert l1._indexed <= 2 * 10 + 64  # rebuilt from the live entries when it outgrew them
+    assert Invalidation(user_id=999).drop_from(l1) == 1  # the newest is still indexed
 
 
 @pytest.mark.skipif(
