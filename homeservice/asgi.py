@@ -4,6 +4,7 @@ HTTP passes through the home feed's fast path first (recommendations/api/home_fa
 answers warm ``GET /api/v1/home/`` requests from Redis and hands everything else to Django.
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,3 +24,22 @@ application = ProtocolTypeRouter(
         "websocket": websocket_auth(URLRouter(websocket_urlpatterns)),
     }
 )
+
+
+def _tune_garbage_collection() -> None:
+    """A server process holds thousands of long-lived objects per open WebSocket. With Python's
+    default thresholds (700, 10, 10) its frequent full collections walk all of them, in the middle
+    of pushes and broadcasts. Objects alive at startup are frozen out of collection and the
+    thresholds raised (``SERVER_GC_GEN0_THRESHOLD``; 0 keeps Python's). Measured with bench/ws.py
+    at 5,000 sockets (two runs each way, 2026-11-23): the slowest of three broadcasts 0.69 and
+    0.53 s instead of 1.35 and 1.42 s; server CPU per push 9.8 and 11.4 ms instead of 12.5 and
+    11.7 ms (docs/benchmarks.md)."""
+    from django.conf import settings
+
+    if settings.SERVER_GC_GEN0_THRESHOLD > 0:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(settings.SERVER_GC_GEN0_THRESHOLD, 50, 100)
+
+
+_tune_garbage_collection()

@@ -175,6 +175,8 @@ FEED_DOC_CACHE = env.bool("FEED_DOC_CACHE", default=True)
 FEED_DOC_REDIS_URL = env.str("FEED_DOC_REDIS_URL", default="") or REDIS_URL
 FEED_DOC_TTL_SECONDS = env.int("FEED_DOC_TTL_SECONDS", default=60)
 FEED_FAST_PATH = env.bool("FEED_FAST_PATH", default=True)
+# Server processes (homeservice/asgi.py): the garbage collector's first threshold; 0 keeps Python's.
+SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=50_000)
 # After a user's offers change, a worker renders their feed again (recommendations/tasks.py,
 # feed_warm); changes within this many seconds of a queued warm-up share it.
 FEED_WARM_DEDUPE_SECONDS = env.int("FEED_WARM_DEDUPE_SECONDS", default=30)
