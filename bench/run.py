@@ -32,12 +32,10 @@ import dataclasses
 import http.client
 import json
 import os
-import secrets
 import shlex
 import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
 import time
@@ -416,22 +414,13 @@ def bench(
     render_rows = run_render_bench(python, server_cpu, out_dir)
 
     # 2. Schema and demo data. DEBUG only for the seed (it refuses to run without it).
-    secret_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
-    base_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "HOMESERVICE_")) and key not in ("DATABASE_URL", "REDIS_URL")
-    }
-    django_env = {
-        **base_env,
-        "DJANGO_SETTINGS_MODULE": "homeservice.settings",
-        "DATABASE_URL": config.database_url,
-        "REDIS_URL": config.redis_url,
-        "REDIS_KEY_PREFIX": KEY_PREFIX,
-        "SECRET_KEY": secret_key,
-        "VAR_DIR": str(out_dir / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
+    base_env = services.outside_env()
+    django_env = services.project_env(
+        database_url=config.database_url,
+        redis_url=config.redis_url,
+        key_prefix=KEY_PREFIX,
+        var_dir=str(out_dir / "var"),
+    )
     run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=django_env, log=prepare_log)
     run_step("seed_demo", [python, "manage.py", "seed_demo"], env={**django_env, "DEBUG": "true"}, log=prepare_log)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -186,3 +188,28 @@ def env_integer(name: str, default: int) -> int:
 def env_update_docs() -> bool:
     """``BENCH_UPDATE_DOCS``: whether a run rewrites its section of docs/benchmarks.md."""
     return os.environ.get("BENCH_UPDATE_DOCS", "true").strip().lower() not in ("0", "false", "no")
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without the project's own settings (a developer's
+    ``DATABASE_URL`` or ``LIVE_*`` must not reach the servers a benchmark starts)."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "HOMESERVICE_", "LIVE_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+
+
+def project_env(*, database_url: str, redis_url: str, key_prefix: str, var_dir: str) -> dict[str, str]:
+    """The environment a benchmark's project processes run with: its own database, Redis key
+    prefix, state directory and a random secret key."""
+    return {
+        **outside_env(),
+        "DJANGO_SETTINGS_MODULE": "homeservice.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "SECRET_KEY": "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50)),
+        "VAR_DIR": var_dir,
+        "LOG_LEVEL": "WARNING",
+    }

@@ -37,11 +37,9 @@ import platform
 import random
 import re
 import resource
-import secrets
 import shlex
 import signal
 import statistics
-import string
 import subprocess
 import sys
 import threading
@@ -677,21 +675,13 @@ def main() -> int:
             say(f"WARNING: {warning}")
         python = display_python()
 
-        secret_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
-        base_env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("DJANGO_", "HOMESERVICE_", "LIVE_")) and key not in ("DATABASE_URL", "REDIS_URL")
-        }
         django_env = {
-            **base_env,
-            "DJANGO_SETTINGS_MODULE": "homeservice.settings",
-            "DATABASE_URL": config.database_url,
-            "REDIS_URL": config.redis_url,
-            "REDIS_KEY_PREFIX": KEY_PREFIX,
-            "SECRET_KEY": secret_key,
-            "VAR_DIR": str(out_dir / "var"),
-            "LOG_LEVEL": "WARNING",
+            **services.project_env(
+                database_url=config.database_url,
+                redis_url=config.redis_url,
+                key_prefix=KEY_PREFIX,
+                var_dir=str(out_dir / "var"),
+            ),
             "JWT_ACCESS_TTL_SECONDS": str(3 * 3600),
         }
         run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=django_env, log=log)

@@ -93,6 +93,12 @@ async def handshake(headers: list[tuple[bytes, bytes]]) -> tuple[bool, Websocket
     return connected, communicator
 
 
+async def assert_still_open(communicator: WebsocketCommunicator) -> None:
+    """The connection still answers: a ping gets its pong."""
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+
+
 async def open_socket(headers: list[tuple[bytes, bytes]]) -> tuple[WebsocketCommunicator, dict[str, Any]]:
     """Connect (which must succeed) and return the socket with its first message, the snapshot."""
     connected, communicator = await handshake(headers)
@@ -209,8 +215,7 @@ def test_ping_gets_pong() -> None:
 
     async def scenario() -> None:
         communicator, _ = await open_socket(bearer(user))
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await assert_still_open(communicator)
         await communicator.disconnect()
 
     run(scenario)
@@ -226,8 +231,7 @@ def test_invalid_json_is_an_error_and_the_connection_stays_open() -> None:
         assert error["type"] == "error"
         assert error["code"] == "malformed_message"
         assert error["message"]
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await assert_still_open(communicator)
         await communicator.disconnect()
 
     run(scenario)
@@ -246,8 +250,7 @@ def test_json_that_is_not_a_typed_object_is_malformed(message: Any) -> None:
         await communicator.send_to(text_data=json.dumps(message))
         error = await communicator.receive_json_from(timeout=TIMEOUT)
         assert (error["type"], error["code"]) == ("error", "malformed_message")
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await assert_still_open(communicator)
         await communicator.disconnect()
 
     run(scenario)
@@ -275,8 +278,7 @@ def test_resume_with_the_current_version_sends_nothing() -> None:
         await communicator.send_json_to({"type": "resume", "version": snapshot["version"]})
         assert await communicator.receive_nothing(timeout=QUIET)
         # Messages are handled in order: had resume answered, its answer would come before pong.
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await assert_still_open(communicator)
         await communicator.disconnect()
 
     run(scenario)
@@ -309,8 +311,7 @@ def test_resume_without_a_string_version_is_invalid(body: dict[str, Any]) -> Non
         await communicator.send_json_to({"type": "resume", **body})
         error = await communicator.receive_json_from(timeout=TIMEOUT)
         assert (error["type"], error["code"]) == ("error", "invalid_message")
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
+        await assert_still_open(communicator)
         await communicator.disconnect()
 
     run(scenario)
