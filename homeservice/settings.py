@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "products",
     "ui_templates",
     "recommendations",
+    "interactions",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,10 @@ class Product(models.Model):
     offers_endpoint = models.URLField(
         blank=True, help_text="Per-user offers; '{user}' is replaced by the (URL-quoted) username."
     )
+    events_endpoint = models.URLField(
+        blank=True,
+        help_text="POST, signed: where we send users' interactions and plan selections. Empty: not sent.",
+    )
     poll_interval_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(5)])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
