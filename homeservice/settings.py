@@ -207,7 +207,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 30},
     },
+    # Outbound events to product backends left pending (interactions/outbox.py).
+    "interactions-outbox-sweep": {
+        "task": "interactions.tasks.outbox_sweep",
+        "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
+        "options": {"expires": 30},
+    },
 }
+# Outbound events to product backends (interactions/outbox.py, docs/product-backends.md):
+# attempts before a message becomes a dead letter; retry wait random up to min(max, base * 2^n) s;
+# a pending message the sweep picks up once its next attempt is this overdue.
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+OUTBOX_BACKOFF_SECONDS = env.int("OUTBOX_BACKOFF_SECONDS", default=2)
+OUTBOX_BACKOFF_MAX_SECONDS = env.int("OUTBOX_BACKOFF_MAX_SECONDS", default=600)
+OUTBOX_SWEEP_GRACE_SECONDS = env.float("OUTBOX_SWEEP_GRACE_SECONDS", default=30.0)
+# Interaction events (POST /api/v1/events/): events per request at most; how long the sections
+# built for a user count as shown (interactions/shown.py).
+INTERACTIONS_BATCH_LIMIT = env.int("INTERACTIONS_BATCH_LIMIT", default=500)
+INTERACTIONS_SHOWN_TTL_SECONDS = env.int("INTERACTIONS_SHOWN_TTL_SECONDS", default=7 * 24 * 3600)
 
 # --- Product backends and the feed ------------------------------------------------------------
 # Deals older than this are still served (last good deals) but marked stale.

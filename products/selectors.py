@@ -39,9 +39,9 @@ def products_due_for_deals_poll(*, now: datetime) -> list[Product]:
 
 
 def product_backend_hosts() -> frozenset[str]:
-    """The host names of every product's configured deals and offers endpoints (lower case)."""
+    """The host names of every product's configured deals, offers and events endpoints (lower case)."""
     hosts: set[str] = set()
-    for endpoints in Product.objects.values_list("deals_endpoint", "offers_endpoint"):
+    for endpoints in Product.objects.values_list("deals_endpoint", "offers_endpoint", "events_endpoint"):
         for endpoint in endpoints:
             host = urlsplit(endpoint).hostname if endpoint else None
             if host:
