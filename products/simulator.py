@@ -8,11 +8,17 @@ Unless a test or a person has set the deals, a "deal of the moment" changes its 
 deals endpoint answer that status, as a backend that is down would; ``DELETE`` ends the outage.
 ``GET  /simulator/products/<slug>/users/<username>/offers/`` serves a user's offers (what an
 ``offers.invalidated`` event makes the service fetch): the same for each (product, user), with an ETag.
+``POST /simulator/products/<slug>/events/`` receives the events the service sends product backends
+(interactions, plan selections; docs/product-backends.md): it checks the Standard Webhooks
+signature against the product's active secrets (401 if none matches), answers 204, and keeps the
+newest ``SIMULATOR_EVENTS_KEPT`` deliveries, once per ``webhook-id`` (a repeated delivery is
+acknowledged and not kept again); ``GET`` the same URL lists them, newest first.
 State lives in the Django cache, so with Redis every process sees the same deals.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import time
 from copy import deepcopy
@@ -25,11 +31,16 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from homeservice.errors import error_body
 
 from .backend_client import BackendError, validate_deals_document
 from .demo_catalogue import demo_product
+from .models import Product
+from .webhooks import webhook_secrets_active
+
+SIMULATOR_EVENTS_KEPT = 100
 
 
 def _override_key(slug: str) -> str:
@@ -137,3 +148,41 @@ def user_offers_view(request: HttpRequest, slug: str, username: str) -> HttpResp
     if demo_product(slug) is None:
         return JsonResponse(error_body("not_found", f"no simulated product {slug!r}"), status=404)
     return _json_with_etag(request, {"offers": user_offers(slug, username)})
+
+
+def _events_key(slug: str) -> str:
+    return f"simulator:events:{slug}"
+
+
+def _signature_valid(product: Product, body: bytes, headers: dict[str, str]) -> bool:
+    signed = {name: headers.get(name, "") for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    for candidate in webhook_secrets_active(product=product):
+        try:
+            Webhook(candidate.secret).verify(body, signed, json_parse=False)
+        except (WebhookVerificationError, ValueError, binascii.Error):
+            continue
+        return True
+    return False
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def events_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """A product backend's events endpoint: verify, deduplicate by ``webhook-id``, keep."""
+    product = Product.objects.filter(slug=slug).first()
+    if product is None:
+        return JsonResponse(error_body("not_found", f"no product {slug!r}"), status=404)
+    if request.method == "GET":
+        return JsonResponse({"events": cache.get(_events_key(slug)) or []})
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if not _signature_valid(product, request.body, headers):
+        return JsonResponse(error_body("bad_signature", "not signed by an active secret of the product"), status=401)
+    try:
+        envelope = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        return JsonResponse(error_body("invalid_json", "the body is not JSON"), status=400)
+    if cache.add(f"simulator:event-seen:{slug}:{headers['webhook-id']}", 1, timeout=24 * 3600):
+        kept = cache.get(_events_key(slug)) or []
+        kept.insert(0, {"webhook_id": headers["webhook-id"], "envelope": envelope})
+        cache.set(_events_key(slug), kept[:SIMULATOR_EVENTS_KEPT], timeout=None)
+    return HttpResponse(status=204)

@@ -109,6 +109,7 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
                     "rank_weight": spec["rank_weight"],
                     "active": True,
                     "deals_endpoint": f"{base}/simulator/products/{spec['slug']}/deals/",
+                    "events_endpoint": f"{base}/simulator/products/{spec['slug']}/events/",
                     "poll_interval_seconds": poll_interval_seconds,
                 },
             )
