@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "ui_templates",
     "recommendations",
     "interactions",
+    "plans",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,15 @@ SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=50_000)
 # After a user's offers change, a worker renders their feed again (recommendations/tasks.py,
 # feed_warm); changes within this many seconds of a queued warm-up share it.
 FEED_WARM_DEDUPE_SECONDS = env.int("FEED_WARM_DEDUPE_SECONDS", default=30)
+
+# The plan finder (plans/, docs/api.md): cached answers and each process's catalogue index live
+# this long at most (a bound on changes no signal announced); plans per answer; how long a user's
+# newest filter request id is kept (it marks older requests' refined answers superseded); whether
+# a refined answer is computed and pushed after each request.
+PLANS_CACHE_TTL_SECONDS = env.int("PLANS_CACHE_TTL_SECONDS", default=300)
+PLANS_FILTER_LIMIT = env.int("PLANS_FILTER_LIMIT", default=20)
+PLANS_LATEST_REQUEST_TTL_SECONDS = env.int("PLANS_LATEST_REQUEST_TTL_SECONDS", default=3600)
+PLANS_ENRICH = env.bool("PLANS_ENRICH", default=True)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

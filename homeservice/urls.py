@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("api/v1/", include("recommendations.urls")),
     path("api/v1/ui/", include("ui_templates.urls")),
+    path("api/v1/plans/", include("plans.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="openapi-schema"),
     path(
         "api/docs/",

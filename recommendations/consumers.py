@@ -8,7 +8,9 @@ client's *screen* (live_screen.py) so that a change costs only the changed produ
   (live_selectors.py) and, if the screen changes, a ``feed.updated`` frame is queued;
 - a generic-deals refresh or template publish arrives through the hub, computed once per process
   (``apply_generic``);
-- ``resume`` answers nothing, the changed sections, or a snapshot.
+- ``resume`` answers nothing, the changed sections, or a snapshot;
+- ``plans.filter`` is answered by the plan finder (plans/services.py), and its refined answer,
+  computed by a Celery task, arrives through the user's group (``plans_refined``).
 
 Every frame goes through the connection's bounded outbox (live_outbox.py), so a slow client is
 dropped (4413) without delaying anyone. Incoming messages are rate limited per connection
@@ -30,6 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from homeservice.errors import ApplicationError
+from plans.services import plans_filter
 
 from . import live
 from .client_version import client_version_from_scope
@@ -43,7 +46,6 @@ from .live_protocol import (
     CLOSE_SLOW_CLIENT,
     CLOSE_UNAUTHENTICATED,
     IDLE_TIMEOUT,
-    PLANS_UNAVAILABLE,
     PONG_FRAME,
     RATE_LIMITED,
     TOKEN_EXPIRED,
@@ -226,14 +228,22 @@ class HomeConsumer(AsyncWebsocketConsumer):
         elif kind == "resume":
             await self._resume(message["version"], message.get("sections"))
         elif kind == "plans.filter":
-            frame: dict[str, Any] = {
-                "type": "error",
-                "code": PLANS_UNAVAILABLE,
-                "message": "The plan finder is not available yet.",
-            }
+            await self._plans_filter(message)
+
+    async def _plans_filter(self, message: dict[str, Any]) -> None:
+        """The plan finder's synchronous answer (plans/services.py), or an ``error`` naming the
+        bad answers; the refined answer follows through the user's group (``plans_refined``)."""
+        try:
+            answer = await database_sync_to_async(plans_filter)(
+                user_id=self.user.pk, answers=message["answers"], request_id=message.get("request_id")
+            )
+        except ApplicationError as exc:
+            frame: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message, "details": exc.details}
             if "request_id" in message:
                 frame["request_id"] = message["request_id"]
             self.outbox.put(encode(frame))
+            return
+        self.outbox.put(encode({"type": "recommendations.updated", **answer}))
 
     async def _resume(self, version: str, refs: list[dict[str, Any]] | None) -> None:
         feed = await self._read(self._load_feed)
@@ -273,6 +283,11 @@ class HomeConsumer(AsyncWebsocketConsumer):
         change = change_between(self.screen, new)
         if change is not None:
             self._push(change)
+
+    async def plans_refined(self, event: dict[str, Any]) -> None:
+        """A refined plan finder answer for this user (live.plans_refined): relayed as it is."""
+        if not self.closing:
+            self.outbox.put(encode(event["message"]))
 
     def apply_generic(self, change: GenericChange) -> None:
         """A broadcast from the hub: apply it if this screen shows the generic sections it changed.

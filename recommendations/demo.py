@@ -1,4 +1,4 @@
-"""Demo data: products, plans, deals, users and offers, for embedded mode and local use.
+"""Demo data: products, plans, deals, plan finder questions, users and offers, for embedded mode and local use.
 
 Idempotent: running it again updates what it created and adds nothing twice. Refused unless
 ``DEBUG`` is on, because it creates users with a known password.
@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeservice.errors import ApplicationError
+from plans.demo import demo_questions_seed
 from products.demo_catalogue import DEMO_PRODUCTS
 from products.models import DealSnapshot, Plan, Product
 from products.services import deals_record
@@ -126,6 +127,7 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
                 )
             if not DealSnapshot.objects.filter(product=product).exists():
                 deals_record(product=product, deals=spec["deals"], etag="", fetched_at=now)
+        questions = demo_questions_seed()  # the plan finder's questions over these plans
         for username in DEMO_USERS:
             user, created = user_model.objects.get_or_create(username=username)
             if created or not user.check_password(DEMO_PASSWORD):
@@ -147,4 +149,4 @@ def demo_seed(*, simulator_base_url: str, poll_interval_seconds: int = 30) -> di
             marketer.is_staff = True
             marketer.save()
         marketer.groups.add(marketers_group())
-    return {"products": len(products), "users": len(DEMO_USERS) + 2}
+    return {"products": len(products), "users": len(DEMO_USERS) + 2, "questions": questions}

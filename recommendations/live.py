@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 ALL_FEEDS_GROUP = "feeds"
 FEED_CHANGED = "feed.changed"  # handled by HomeConsumer.feed_changed
+PLANS_REFINED = "plans.refined"  # handled by HomeConsumer.plans_refined
 
 
 def user_group(user_id: int) -> str:
@@ -91,3 +92,9 @@ def feed_changed_for_all(*, reason: str, product_slug: str = "") -> None:
         _send(ALL_FEEDS_GROUP, {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
 
     transaction.on_commit(announce)
+
+
+def plans_refined(*, user_id: int, message: dict[str, Any]) -> None:
+    """Send a plan finder answer (``message``, a ``recommendations.updated`` frame) to every
+    connection of one user, after commit; the connections relay it as it is."""
+    transaction.on_commit(lambda: _send(user_group(user_id), {"type": PLANS_REFINED, "message": message}))

@@ -28,7 +28,7 @@ MALFORMED_MESSAGE = "malformed_message"  # not JSON, not an object, or no string
 UNKNOWN_TYPE = "unknown_type"
 INVALID_MESSAGE = "invalid_message"  # a known type whose body does not match its schema
 UNSUPPORTED_FRAME = "unsupported_frame"  # a binary frame
-PLANS_UNAVAILABLE = "plans_unavailable"  # plans.filter before the plan finder exists
+INVALID_ANSWERS = "invalid_answers"  # plans.filter with bad answers (plans/answers.py; details name them)
 TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code; sent just before close 4401
 RATE_LIMITED = "rate_limited"  # sent just before close 4429
 SLOW_CLIENT = "slow_client"  # (close 4413 only: the client is not reading)
@@ -69,6 +69,26 @@ _FEED = {
     },
 }
 
+# The plan finder (plans/, docs/api.md): a request id, and one plan of an answer.
+_REQUEST_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
+_PLAN = {
+    "type": "object",
+    "required": ["id", "product", "code", "name", "price", "attributes", "score"],
+    "properties": {
+        "id": {"type": "integer"},
+        "product": {"type": "string"},
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "price": {
+            "type": "object",
+            "required": ["amount", "currency", "period"],
+            "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}, "period": {"type": "string"}},
+        },
+        "attributes": {"type": "object"},
+        "score": {"type": "number"},
+    },
+}
+
 
 def _message(type_: str, properties: dict[str, Any] | None = None, required: list[str] | None = None) -> dict[str, Any]:
     return {
@@ -90,7 +110,7 @@ CLIENT_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "plans.filter": _message(
         "plans.filter",
-        {"request_id": {"type": "string", "maxLength": 64}, "answers": {"type": "object"}},
+        {"request_id": _REQUEST_ID, "answers": {"type": "object", "maxProperties": 100}},
         ["answers"],
     ),
 }
@@ -109,12 +129,23 @@ SERVER_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "recommendations.updated": _message(
         "recommendations.updated",
-        {"request_id": {"type": "string"}, "plans": {"type": "array", "items": {"type": "object"}}},
-        ["plans"],
+        {
+            "request_id": _REQUEST_ID,
+            "refined": {"type": "boolean"},
+            "superseded": {"type": "boolean"},
+            "total": {"type": "integer", "minimum": 0},
+            "plans": {"type": "array", "items": _PLAN},
+        },
+        ["request_id", "refined", "superseded", "total", "plans"],
     ),
     "error": _message(
         "error",
-        {"code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": "string"}},
+        {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "request_id": {"type": "string"},
+            "details": {"type": "object"},
+        },
         ["code", "message"],
     ),
     "pong": _message("pong"),

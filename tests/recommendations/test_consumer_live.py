@@ -249,27 +249,6 @@ def test_a_client_that_does_not_read_is_dropped_and_others_still_get_updates(set
     assert closed == [{"type": "websocket.close", "code": 4413}]
 
 
-def test_plans_filter_is_not_available_yet() -> None:
-    user = UserFactory.create()
-
-    async def scenario() -> dict[str, Any]:
-        communicator, _ = await open_socket(bearer(user))
-        await communicator.send_json_to({"type": "plans.filter", "request_id": "r1", "answers": {"budget": 20}})
-        answer = await communicator.receive_json_from(timeout=TIMEOUT)
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from(timeout=TIMEOUT) == {"type": "pong"}
-        await communicator.disconnect()
-        return answer
-
-    answer = run(scenario)
-    assert answer == {
-        "type": "error",
-        "code": "plans_unavailable",
-        "message": "The plan finder is not available yet.",
-        "request_id": "r1",
-    }
-
-
 @pytest.mark.parametrize(
     "message",
     [

@@ -1,0 +1,68 @@
+"""``GET /api/v1/plans/questions/`` and ``POST /api/v1/plans/filter/`` (docs/api.md)."""
+
+from __future__ import annotations
+
+import orjson
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from .selectors import questions_json
+from .services import plans_filter
+
+CONTENT_TYPE = "application/json"
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+def _json(body: bytes) -> HttpResponse:
+    response = HttpResponse(body, content_type=CONTENT_TYPE)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+class PlanQuestionsApi(APIView):
+    """The plan finder's questions, in the order to ask them."""
+
+    @extend_schema(
+        operation_id="plan_questions",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{version, questions: [...]}`")},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        return _json(questions_json())
+
+
+class PlansFilterApi(APIView):
+    """Matching plans of active products for the answers, ranked; the refined answer follows
+    over WebSocket (``recommendations.updated`` with the same ``request_id``)."""
+
+    class InputSerializer(serializers.Serializer):
+        answers = serializers.DictField(help_text="Question id → option id, list of option ids, or number.")
+        request_id = serializers.RegexField(REQUEST_ID_PATTERN, required=False)
+
+    @extend_schema(
+        operation_id="plans_filter",
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="`{request_id, refined, superseded, total, plans}`"),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Bad answers: `invalid_answers`, each field named."),
+        },
+        examples=[
+            OpenApiExample(
+                "Mobile under 30 EUR with 5G",
+                value={"answers": {"product": "mobile", "budget": 30, "extras": ["5g"]}},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        answer = plans_filter(
+            user_id=int(request.user.pk),  # type: ignore[arg-type]  # authenticated: never None
+            answers=given.validated_data["answers"],
+            request_id=given.validated_data.get("request_id"),
+        )
+        return _json(orjson.dumps(answer))

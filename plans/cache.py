@@ -1,0 +1,126 @@
+"""The plan finder's use of the shared cache (Redis through django-redis; LocMem without it).
+
+Keys (under the project's ``REDIS_KEY_PREFIX``):
+
+- ``plans:catalogue``: the catalogue version, a random token replaced after every committed
+  change to plans, products, questions or options (plans/signals.py);
+- ``plans:filter:<version>:<answers digest>``: a synchronous answer (total and ranked plans),
+  ``PLANS_CACHE_TTL_SECONDS``; a new version makes new keys, so no invalidation deletes anything;
+- ``plans:latest:<user>``: the user's newest filter request id, ``PLANS_LATEST_REQUEST_TTL_SECONDS``,
+  which tells the enrichment whether its request was superseded.
+
+Every call survives Redis being down: the error is logged and the call answers "nothing" (a
+miss, no version, no latest request); the cache is then skipped for ``FRAGMENT_L2_RETRY_SECONDS``
+so that a Redis that times out does not add its timeout to every request (the same rule as the
+fragment cache, recommendations/fragments/l2.py). A version bump that failed is done again on
+the next call that reaches Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "plans:catalogue"
+_down_until = 0.0
+_bump_pending = False
+
+
+def _available() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def _failed(operation: str) -> None:
+    global _down_until
+    _down_until = time.monotonic() + float(settings.FRAGMENT_L2_RETRY_SECONDS)
+    logger.warning("plan finder cache %s failed; answering without it", operation, exc_info=True)
+
+
+def reset() -> None:
+    """Forget earlier failures (tests)."""
+    global _down_until, _bump_pending
+    _down_until = 0.0
+    _bump_pending = False
+
+
+def version() -> str | None:
+    """The catalogue version (created when missing); None when the cache cannot be reached."""
+    global _bump_pending
+    if not _available():
+        return None
+    try:
+        if _bump_pending:
+            cache.set(VERSION_KEY, secrets.token_hex(8), timeout=None)
+            _bump_pending = False
+        found = cache.get(VERSION_KEY)
+        if found is None:
+            cache.add(VERSION_KEY, secrets.token_hex(8), timeout=None)
+            found = cache.get(VERSION_KEY)
+        return str(found) if found is not None else None
+    except Exception:
+        _failed("version")
+        return None
+
+
+def bump_version() -> None:
+    """A new catalogue version: every cached answer and every process's index is out of date."""
+    global _bump_pending
+    try:
+        cache.set(VERSION_KEY, secrets.token_hex(8), timeout=None)
+    except Exception:
+        _bump_pending = True
+        _failed("version bump")
+
+
+def _result_key(catalogue_version: str, digest: str) -> str:
+    return f"plans:filter:{catalogue_version}:{digest}"
+
+
+def result_get(catalogue_version: str, digest: str) -> Any:
+    if not _available():
+        return None
+    try:
+        return cache.get(_result_key(catalogue_version, digest))
+    except Exception:
+        _failed("get")
+        return None
+
+
+def result_set(catalogue_version: str, digest: str, value: Any) -> None:
+    if not _available():
+        return
+    try:
+        cache.set(_result_key(catalogue_version, digest), value, timeout=settings.PLANS_CACHE_TTL_SECONDS)
+    except Exception:
+        _failed("set")
+
+
+def _latest_key(user_id: int) -> str:
+    return f"plans:latest:{user_id}"
+
+
+def latest_request_set(user_id: int, request_id: str) -> None:
+    if not _available():
+        return
+    try:
+        cache.set(_latest_key(user_id), request_id, timeout=settings.PLANS_LATEST_REQUEST_TTL_SECONDS)
+    except Exception:
+        _failed("latest request set")
+
+
+def latest_request(user_id: int) -> str | None:
+    if not _available():
+        return None
+    try:
+        found = cache.get(_latest_key(user_id))
+    except Exception:
+        _failed("latest request get")
+        return None
+    return str(found) if found is not None else None

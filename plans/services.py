@@ -1,0 +1,128 @@
+"""Writes and actions of the plan finder: answering a filter request, refining it for the user,
+and the demo questions."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from interactions.selectors import product_affinity
+from recommendations import live
+from recommendations.fragment_index import live_offers
+from recommendations.models import Offer
+
+from . import cache
+from .answers import check_answers
+from .models import Question, QuestionOption
+from .ranking import rank, refine
+from .selectors import catalogue, documents_of, plans_matching
+
+logger = logging.getLogger(__name__)
+
+ANSWER_TYPE = "recommendations.updated"
+
+
+def new_request_id() -> str:
+    return "pf-" + secrets.token_urlsafe(9)
+
+
+def plans_filter(*, user_id: int, answers: Any, request_id: str | None = None) -> dict[str, Any]:
+    """The synchronous answer to a filter request (REST and WebSocket alike).
+
+    Checks the answers (ApplicationError ``invalid_answers`` naming each bad field), takes the
+    ranked plans from the cache or computes them, records ``request_id`` (generated when not
+    given) as the user's newest request, and queues the enrichment, which pushes the refined
+    answer to the user's connections later.
+    """
+    found = plans_matching(answers=answers)
+    request_id = request_id or new_request_id()
+    cache.latest_request_set(user_id, request_id)
+    if settings.PLANS_ENRICH:
+        transaction.on_commit(lambda: _enrich_soon(user_id=user_id, request_id=request_id, answers=found.answers))
+    return {
+        "request_id": request_id,
+        "refined": False,
+        "superseded": False,
+        "total": found.total,
+        "plans": found.plans,
+    }
+
+
+def _enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> None:
+    from .tasks import plans_enrich_task  # tasks import this module
+
+    try:
+        plans_enrich_task.delay(user_id=user_id, request_id=request_id, answers=answers)
+    except Exception:
+        # The refined answer is a bonus: a broker outage must not fail the synchronous answer.
+        logger.exception("plan enrichment %s for user %s could not be queued", request_id, user_id)
+
+
+def offer_products(*, user_id: int) -> set[str]:
+    """Slugs of the active products the user has live personal offers for (one query)."""
+    return set(
+        Offer.objects.filter(live_offers(timezone.now()), user_id=user_id, product__active=True)
+        .values_list("product__slug", flat=True)
+        .distinct()
+    )
+
+
+def plans_enrich(*, user_id: int, request_id: str, answers: dict[str, Any]) -> dict[str, Any] | None:
+    """The refined answer for one request, pushed to the user's connections (after commit).
+
+    Ranks every matching plan again with the user's live offers and their affinity for each
+    product (plans/ranking.py: ``refine``), and marks the answer ``superseded`` when the user
+    has issued a newer request meanwhile (clients drop it). Answers that no longer fit the
+    catalogue (a question removed meanwhile) are dropped without a push.
+    """
+    current = catalogue()
+    index = current.index
+    try:
+        normalised = check_answers(answers, questions=index.questions, validator=current.validator)
+    except Exception:
+        logger.info("plan enrichment %s for user %s dropped: answers no longer fit the catalogue", request_id, user_id)
+        return None
+    match = index.match(normalised)
+    refined = refine(
+        rank(match.matched, match.preferences, limit=None),
+        products=[plan.product for plan in index.plans],
+        offer_products=offer_products(user_id=user_id),
+        affinity=product_affinity(user_id=user_id),
+        limit=settings.PLANS_FILTER_LIMIT,
+    )
+    latest = cache.latest_request(user_id)
+    message = {
+        "type": ANSWER_TYPE,
+        "request_id": request_id,
+        "refined": True,
+        "superseded": latest is not None and latest != request_id,
+        "total": match.total,
+        "plans": documents_of(index, refined),
+    }
+    live.plans_refined(user_id=user_id, message=message)
+    return message
+
+
+def question_upsert(*, spec: dict[str, Any]) -> Question:
+    """Create or update one question and its options from a spec (plans/demo.py's shape);
+    options not in the spec are deleted. Idempotent."""
+    options = spec.get("options", [])
+    fields = {k: v for k, v in spec.items() if k not in ("key", "options")}
+    with transaction.atomic():
+        question, _ = Question.objects.update_or_create(key=spec["key"], defaults=fields)
+        question.full_clean()
+        keep = []
+        for position, option in enumerate(options):
+            QuestionOption.objects.update_or_create(
+                question=question,
+                key=option["key"],
+                defaults={"label": option["label"], "conditions": option["conditions"], "position": position},
+            )
+            keep.append(option["key"])
+        QuestionOption.objects.filter(question=question).exclude(key__in=keep).delete()
+    return question
