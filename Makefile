@@ -68,10 +68,11 @@ typecheck: install
 
 check: lint typecheck
 
-## Feed throughput and latency against a bare-ASGI baseline, then WebSocket live updates (docs/benchmarks.md).
+## Feed throughput and latency against a bare-ASGI baseline, then WebSocket live updates, then the plan finder (docs/benchmarks.md).
 bench: install
 	$(PY) -m bench.run
 	$(PY) -m bench.ws
+	$(PY) -m bench.plans
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules webclient/static/webclient
