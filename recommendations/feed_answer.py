@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import orjson
 from django.contrib.auth.models import User
 
+from interactions.shown import shown_record
+
 from .fragments import documents
 from .selectors import home_feed_document
 
@@ -28,6 +30,7 @@ def feed_answer(*, user: User, client_version: int | None) -> FeedAnswer:
     result = home_feed_document(user=user, client_version=client_version)
     version: str = result.feed["version"]
     body = orjson.dumps(result.feed)
+    shown_record(user_id=user.pk, sections=result.feed["sections"])  # events are checked against it
     if generations is not None:
         documents.store(
             user_id=user.pk,

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.contrib.auth.models import User
-from django.db.models import DateTimeField, OuterRef, Q, Subquery
+from django.db.models import DateTimeField, Exists, OuterRef, Q, Subquery
 
+from interactions.models import OfferDismissal
 from products.models import DealSnapshot, Product
 from products.selectors import deal_snapshots_by_id
 from ui_templates.models import ComponentTemplate
@@ -30,8 +31,16 @@ from .models import Offer
 
 
 def live_offers(now: datetime) -> Q:
-    """Offers that may be shown at ``now``: not withdrawn, not expired."""
-    return Q(withdrawn=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    """Offers that may be shown at ``now``: not withdrawn, not expired, not dismissed by their user.
+
+    A dismissal (interactions.OfferDismissal) therefore takes the offer out of the offer index
+    too: the user's personal section gets a new version (a new fragment key) and, with its last
+    offer dismissed, the product's generic section instead.
+    """
+    dismissed = OfferDismissal.objects.filter(
+        user_id=OuterRef("user_id"), product_id=OuterRef("product_id"), offer_id=OuterRef("external_id")
+    )
+    return Q(withdrawn=False) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now)) & Q(~Exists(dismissed))
 
 
 def products_for_feed() -> list[Product]:

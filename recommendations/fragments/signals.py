@@ -7,7 +7,9 @@ receivers cover what is saved through the ORM elsewhere, mostly the admin:
 - a user saved or deleted (deactivated, removed): their documents, so that the fast path stops
   answering for them and the view, which checks the account, refuses the token;
 - a product saved or deleted (renamed, reordered, deactivated): every document;
-- an offer saved or deleted one by one (the admin, the demo seed): its user's documents.
+- an offer saved or deleted one by one (the admin, the demo seed): its user's documents;
+- an offer dismissal recorded or deleted (interactions): its user's documents, so that the fast
+  path stops serving the dismissed offer at once (the service also announces the dismissal).
 
 Bumps run after the transaction commits, never before: a feed built between a bump and the
 commit would be stored under the new generation with the old data.
@@ -22,6 +24,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from interactions.models import OfferDismissal
 from products.models import Product
 
 from ..models import Offer
@@ -41,8 +44,10 @@ def product_changed(sender: Any, instance: Product, **kwargs: Any) -> None:
     transaction.on_commit(documents.bump_all)
 
 
+@receiver(post_save, sender=OfferDismissal, dispatch_uid="feed_documents.dismissal_saved")
+@receiver(post_delete, sender=OfferDismissal, dispatch_uid="feed_documents.dismissal_deleted")
 @receiver(post_save, sender=Offer, dispatch_uid="feed_documents.offer_saved")
 @receiver(post_delete, sender=Offer, dispatch_uid="feed_documents.offer_deleted")
-def offer_changed(sender: Any, instance: Offer, **kwargs: Any) -> None:
+def offer_changed(sender: Any, instance: Offer | OfferDismissal, **kwargs: Any) -> None:
     user_id = instance.user_id
     transaction.on_commit(lambda: documents.bump_user(user_id=user_id))

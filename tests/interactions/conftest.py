@@ -73,3 +73,6 @@ def received(product: Product, backend: HTTPServer) -> Received:
     got = Received(secret=secret)
     backend.expect_request(EVENTS_PATH, method="POST").respond_with_handler(got.handler())
     return got
+
+
+from tests.recommendations.conftest import embedded_redis_url, feed_client, feed_doc_redis  # noqa: E402, F401  (shared fixtures)

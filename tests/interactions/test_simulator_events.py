@@ -32,7 +32,7 @@ def _clean_simulator_state() -> Iterator[None]:
     cache.delete("simulator:events:sim")
 
 
-def _signed(secret: str, body: bytes, msg_id: str) -> dict[str, str]:
+def _signed(secret: str, body: bytes, msg_id: str) -> dict[str, Any]:
     now = datetime.now(tz=UTC)
     return {
         "HTTP_WEBHOOK_ID": msg_id,

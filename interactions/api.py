@@ -1,0 +1,90 @@
+"""REST adapters: ``POST /api/v1/plans/select/`` and ``POST /api/v1/events/`` (docs/api.md)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .services import SELECT_SCHEMA, interactions_record, plan_select
+from .validation import EVENTS_SCHEMA
+
+_ERROR = 'Invalid: ``{"error": {"code", "message", "details": {<field>: [...]}}}`` naming the field.'
+
+
+class PlanSelectApi(APIView):
+    """Record the user's choice of a plan and forward it to the plan's product backend."""
+
+    class OutputSerializer(serializers.Serializer[dict[str, object]]):
+        id = serializers.IntegerField()
+        plan = serializers.DictField()
+        request_id = serializers.CharField()
+        selected_at = serializers.DateTimeField()
+        forwarded = serializers.BooleanField()
+
+    @extend_schema(
+        operation_id="plan_select",
+        request={"application/json": SELECT_SCHEMA},
+        responses={
+            201: OutputSerializer,
+            200: OpenApiResponse(OutputSerializer, description="The same selection again (same plan and request_id)."),
+            400: OpenApiResponse(description=_ERROR),
+        },
+        examples=[OpenApiExample("by code", value={"plan": "5g-unlimited", "product": "mobile", "request_id": "r-1"})],
+    )
+    def post(self, request: Request) -> Response:
+        result = plan_select(user=request.user, document=request.data)  # type: ignore[arg-type]
+        selection = result.selection
+        body = {
+            "id": selection.pk,
+            "plan": {"id": selection.plan_id, "code": selection.plan.code, "product": selection.product.slug},
+            "request_id": selection.request_id,
+            "selected_at": selection.selected_at,
+            "forwarded": result.forwarded,
+        }
+        return Response(
+            self.OutputSerializer(body).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+class InteractionEventsApi(APIView):
+    """A batch of what the user did with the home screen (impressions, clicks, dismissals,
+    conversions): stored all or nothing, idempotent by each event's ``id``."""
+
+    class OutputSerializer(serializers.Serializer[dict[str, object]]):
+        accepted = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        dismissed = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(
+        operation_id="interaction_events",
+        request={"application/json": EVENTS_SCHEMA},
+        responses={
+            202: OutputSerializer,
+            400: OpenApiResponse(description=_ERROR + " Nothing of the batch is stored."),
+            413: OpenApiResponse(description="More events than INTERACTIONS_BATCH_LIMIT (500) in one request."),
+        },
+        examples=[
+            OpenApiExample(
+                "a click",
+                value={
+                    "events": [
+                        {
+                            "id": "c-1",
+                            "kind": "click",
+                            "section_id": "product-mobile",
+                            "component_id": "product-mobile-offer-upgrade-5g",
+                            "offer_id": "upgrade-5g",
+                            "occurred_at": "2026-11-23T12:00:00Z",
+                        }
+                    ]
+                },
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        result = interactions_record(user=request.user, document=request.data)  # type: ignore[arg-type]
+        body = {"accepted": result.accepted, "duplicates": result.duplicates, "dismissed": result.dismissed}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
