@@ -42,6 +42,9 @@ class PlansFilterApi(APIView):
         answers = serializers.DictField(help_text="Question id → option id, list of option ids, or number.")
         request_id = serializers.RegexField(REQUEST_ID_PATTERN, required=False)
 
+        class Meta:
+            ref_name = "PlansFilterInput"  # the OpenAPI component's name ("Input" is everyone's)
+
     @extend_schema(
         operation_id="plans_filter",
         request=InputSerializer,
