@@ -223,6 +223,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
         "options": {"expires": 30},
     },
+    # Click-through rates of the products' template versions, for the section order
+    # (recommendations/ranking.py, interactions/ranking_inputs.py).
+    "interactions-ranking-refresh": {
+        "task": "interactions.tasks.ranking_refresh",
+        "schedule": env.float("RANKING_REFRESH_SECONDS", default=300.0),
+        "options": {"expires": 300},
+    },
 }
 # Outbound events to product backends (interactions/outbox.py, docs/product-backends.md):
 # attempts before a message becomes a dead letter; retry wait random up to min(max, base * 2^n) s;

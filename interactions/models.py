@@ -125,3 +125,22 @@ class OutboxMessage(models.Model):
     @property
     def webhook_id(self) -> str:
         return f"msg_{self.id.hex}"
+
+
+class ProductRanking(models.Model):
+    """Ranking inputs of a product's sections computed from interactions (interactions/ranking_inputs.py):
+    the smoothed click-through rate of the template version that renders them, over 30 days."""
+
+    product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="ranking")
+    template_key = models.CharField(max_length=100, blank=True)
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    ctr = models.FloatField(help_text="Smoothed click-through rate (recommendations/ranking.py).")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["product"]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: ctr {self.ctr:.3f}"

@@ -158,6 +158,7 @@ class _Event:
     occurred_at: datetime
     template_key: str
     template_version: int | None
+    personal_offer: bool  # names one of the user's own offers (not a generic deal)
 
 
 def _sections_for(user: User) -> dict[str, str]:
@@ -171,12 +172,13 @@ def _sections_for(user: User) -> dict[str, str]:
     return {section["id"]: section["source"] for section in feed["sections"]}
 
 
-def _known_offer_ids(*, user: User, products: list[Product]) -> set[tuple[int, str]]:
-    """(product id, offer id) of the user's offers (any state) and the products' kept deals."""
-    known = set(Offer.objects.filter(user=user, product__in=products).values_list("product_id", "external_id"))
+def _known_offer_ids(*, user: User, products: list[Product]) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
+    """(product id, offer id) of the user's offers (any state), and of the products' kept deals."""
+    personal = set(Offer.objects.filter(user=user, product__in=products).values_list("product_id", "external_id"))
+    deals_known: set[tuple[int, str]] = set()
     for product_id, deals in DealSnapshot.objects.filter(product__in=products).values_list("product_id", "deals"):
-        known.update((product_id, str(deal.get("id"))) for deal in deals or [] if isinstance(deal, dict))
-    return known
+        deals_known.update((product_id, str(deal.get("id"))) for deal in deals or [] if isinstance(deal, dict))
+    return personal, deals_known
 
 
 def _published_for_slot(products: list[Product], sources: dict[str, str]) -> dict[str, tuple[str, int | None]]:
@@ -222,10 +224,10 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
     sections = _sections_for(user)
     slugs = {e["section_id"].removeprefix("product-") for e in raw_events if e["section_id"] in sections}
     products = {p.slug: p for p in Product.objects.filter(slug__in=slugs, active=True)}
-    known_offers = (
+    personal_offers, deal_ids = (
         _known_offer_ids(user=user, products=list(products.values()))
         if any("offer_id" in e for e in raw_events)
-        else set()
+        else (set(), set())
     )
     given_templates = {e["template_key"] for e in raw_events if e.get("template_key")}
     versions = (
@@ -258,7 +260,7 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
             errors.setdefault(f"{at}.section_id", f"section {section!r} was never shown to this user")
             continue
         offer_id = event.get("offer_id")
-        if offer_id is not None and (product.pk, offer_id) not in known_offers:
+        if offer_id is not None and (product.pk, offer_id) not in personal_offers | deal_ids:
             errors.setdefault(f"{at}.offer_id", f"no offer or deal {offer_id!r} of product {product.slug!r}")
             continue
         template_key: str = event.get("template_key", "")
@@ -276,7 +278,15 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
         else:
             template_key, template_version = templates_now[product.slug]
         checked.append(
-            _Event(index, event, product, occurred_at, template_key=template_key, template_version=template_version)
+            _Event(
+                index,
+                event,
+                product,
+                occurred_at,
+                template_key=template_key,
+                template_version=template_version,
+                personal_offer=offer_id is not None and (product.pk, offer_id) in personal_offers,
+            )
         )
     if errors:
         first = min(errors, key=lambda name: (int(name.split("[")[1].split("]")[0]), name))
@@ -298,6 +308,22 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
             )
         )
         new = [e for e in events if e.raw["id"] not in existing]
+        # A first click on one of the user's own offers moves it up in its section (ranking.py).
+        clicked = {
+            (e.product.pk, e.raw["offer_id"]): e.product.slug
+            for e in new
+            if e.raw["kind"] == Interaction.Kind.CLICK and e.personal_offer
+        }
+        if clicked:
+            clicked_before = set(
+                Interaction.objects.filter(
+                    user=user,
+                    kind=Interaction.Kind.CLICK,
+                    product_id__in={product_id for product_id, _ in clicked},
+                    offer_id__in={offer_id for _, offer_id in clicked},
+                ).values_list("product_id", "offer_id")
+            )
+            clicked = {key: slug for key, slug in clicked.items() if key not in clicked_before}
         Interaction.objects.bulk_create(
             [
                 Interaction(
@@ -338,8 +364,11 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
                 payload={"user": user.get_username(), "events": [_forwarded(e) for e in product_events]},
                 idempotency_key=f"interactions:{user.pk}:{product.pk}:{digest}",
             )
-        for slug in sorted({entry.split("/", 1)[0] for entry in dismissed}):
+        dismissed_products = {entry.split("/", 1)[0] for entry in dismissed}
+        for slug in sorted(dismissed_products):
             live.feed_changed_for_user(user_id=user.pk, reason="offer.dismissed", product_slug=slug)
+        for slug in sorted(set(clicked.values()) - dismissed_products):
+            live.feed_changed_for_user(user_id=user.pk, reason="offer.clicked", product_slug=slug)
     return EventsResult(accepted=len(new), duplicates=len(events) - len(new), dismissed=dismissed)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from . import outbox
+from . import outbox, ranking_inputs
 
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
@@ -21,3 +21,9 @@ def outbox_deliver(self: Task, message_id: str) -> str:
 def outbox_sweep() -> int:
     """Beat: queue the pending messages whose delivery is overdue."""
     return outbox.outbox_sweep()
+
+
+@shared_task(ignore_result=True)
+def ranking_refresh() -> bool:
+    """Beat: recompute the products' click-through rates for ranking (announces a new order)."""
+    return ranking_inputs.ranking_refresh()

@@ -26,6 +26,8 @@ from ui_templates.rendering import render_section_component
 from ui_templates.slots import Slot
 from ui_templates.template_set import TemplateSet
 
+from .ranking import offer_sort_key
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -52,6 +54,7 @@ class OfferData:
     expires_at: datetime | None = None
     updated_at: datetime | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    clicked: bool = False  # the user has clicked it before (ranking.offer_sort_key)
 
     def is_live(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now
@@ -136,7 +139,10 @@ def build_section(
     sid = section_id(product.slug)
     product_ctx = {"slug": product.slug, "name": product.name}
     offers = sorted(
-        (o for o in inputs.offers.get(product.slug, ()) if o.is_live(now)), key=lambda o: (-o.priority, o.id)
+        (o for o in inputs.offers.get(product.slug, ()) if o.is_live(now)),
+        key=lambda o: offer_sort_key(
+            offer_id=o.id, priority=o.priority, clicked=o.clicked, expires_at=o.expires_at, updated_at=o.updated_at
+        ),
     )
     try:
         if offers:

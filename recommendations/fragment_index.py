@@ -20,7 +20,7 @@ from typing import NamedTuple
 from django.contrib.auth.models import User
 from django.db.models import DateTimeField, Exists, OuterRef, Q, Subquery
 
-from interactions.models import OfferDismissal
+from interactions.models import Interaction, OfferDismissal, ProductRanking
 from products.models import DealSnapshot, Product
 from products.selectors import deal_snapshots_by_id
 from ui_templates.models import ComponentTemplate
@@ -28,6 +28,7 @@ from ui_templates.models import ComponentTemplate
 from .feed import DealsData
 from .fragments.keys import inputs_version
 from .models import Offer
+from .ranking import SectionInputs, section_order
 
 
 def live_offers(now: datetime) -> Q:
@@ -44,17 +45,34 @@ def live_offers(now: datetime) -> Q:
 
 
 def products_for_feed() -> list[Product]:
-    """Active products in home-screen order, each with its poll state and its newest snapshot's id
-    and fetch time (``latest_snapshot_id``, ``latest_snapshot_at``); one query."""
+    """Active products in home-screen order (recommendations/ranking.py: rank weight and the
+    stored click-through rate of their template version), each with its poll state and its
+    newest snapshot's id and fetch time (``latest_snapshot_id``, ``latest_snapshot_at``); one query."""
     latest = DealSnapshot.objects.filter(product=OuterRef("pk")).order_by("-fetched_at", "-id")
-    return list(
+    products = list(
         Product.objects.filter(active=True)
         .select_related("poll_state")
         .annotate(
             latest_snapshot_id=Subquery(latest.values("id")[:1]),
             latest_snapshot_at=Subquery(latest.values("fetched_at")[:1], output_field=DateTimeField()),
+            ranking_ctr=Subquery(ProductRanking.objects.filter(product=OuterRef("pk")).values("ctr")[:1]),
         )
         .order_by("-rank_weight", "slug")
+    )
+    order = section_order([SectionInputs(p.slug, p.rank_weight, p.ranking_ctr) for p in products])
+    by_slug = {p.slug: p for p in products}
+    return [by_slug[slug] for slug in order]
+
+
+def offers_clicked() -> Exists:
+    """Annotation: the offer's user has clicked it (ranking.offer_sort_key)."""
+    return Exists(
+        Interaction.objects.filter(
+            user_id=OuterRef("user_id"),
+            product_id=OuterRef("product_id"),
+            offer_id=OuterRef("external_id"),
+            kind=Interaction.Kind.CLICK,
+        )
     )
 
 
@@ -65,16 +83,17 @@ class OfferIndex(NamedTuple):
 
 def offer_index(*, user: User, product_ids: list[int], now: datetime) -> OfferIndex:
     """Per product where the user has live offers, a version of those offers (ids, versions,
-    update times), and the first of their expiry times; one query over a few columns, no offer
-    is loaded."""
-    rows: dict[int, list[tuple[str, int, datetime]]] = {}
+    update times, whether the user clicked them: what their order depends on), and the first of
+    their expiry times; one query over a few columns, no offer is loaded."""
+    rows: dict[int, list[tuple[str, int, datetime, bool]]] = {}
     expiries: list[datetime] = []
-    for product_id, external_id, version, updated_at, expires_at in (
+    for product_id, external_id, version, updated_at, expires_at, clicked in (
         Offer.objects.filter(live_offers(now), user=user, product_id__in=product_ids)
+        .annotate(clicked=offers_clicked())
         .order_by("product_id", "external_id")
-        .values_list("product_id", "external_id", "version", "updated_at", "expires_at")
+        .values_list("product_id", "external_id", "version", "updated_at", "expires_at", "clicked")
     ):
-        rows.setdefault(product_id, []).append((external_id, version, updated_at))
+        rows.setdefault(product_id, []).append((external_id, version, updated_at, clicked))
         if expires_at is not None:
             expiries.append(expires_at)
     return OfferIndex(

@@ -25,6 +25,7 @@ from .fragment_index import (
     generic_index,
     live_offers,
     offer_index,
+    offers_clicked,
     personal_version,
     products_for_feed,
     templates_revision,
@@ -49,12 +50,17 @@ def offer_data(offer: Offer) -> OfferData:
         expires_at=offer.expires_at,
         updated_at=offer.updated_at,
         data=offer.data,
+        clicked=bool(getattr(offer, "clicked", False)),
     )
 
 
 def offers_live_for_user(*, user: User, product_ids: list[int], now: datetime) -> list[Offer]:
     """The user's offers that may be shown now (not withdrawn, not expired); one query."""
-    return list(Offer.objects.filter(live_offers(now), user=user, product_id__in=product_ids).select_related("product"))
+    return list(
+        Offer.objects.filter(live_offers(now), user=user, product_id__in=product_ids)
+        .annotate(clicked=offers_clicked())
+        .select_related("product")
+    )
 
 
 def home_feed_inputs(*, user: User, now: datetime) -> FeedInputs:
