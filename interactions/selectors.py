@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Literal
 
 from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .affinity import AFFINITY_WINDOW, AffinityCounts, affinity_score
@@ -42,3 +45,37 @@ def product_affinity(*, user_id: int) -> dict[str, float]:
     for slug, n in selections:
         counts[slug] = replace(counts.get(slug, AffinityCounts()), selections=n)
     return {slug: affinity_score(c) for slug, c in sorted(counts.items())}
+
+
+def interaction_daily_counts(
+    *, since: datetime, until: datetime, by: Literal["template", "offer"], product_id: int | None = None
+) -> list[tuple[str, date, str, int]]:
+    """``(label, day, kind, count)`` of impressions, clicks and conversions between ``since`` and
+    ``until`` (UTC days), labelled ``<template key> v<version>`` or ``<product>/<offer id>``; one
+    query."""
+    rows = Interaction.objects.filter(
+        occurred_at__gte=since,
+        occurred_at__lt=until,
+        kind__in=[Interaction.Kind.IMPRESSION, Interaction.Kind.CLICK, Interaction.Kind.CONVERT],
+    )
+    if product_id is not None:
+        rows = rows.filter(product_id=product_id)
+    if by == "template":
+        rows = rows.exclude(template_key="")
+        fields = ("template_key", "template_version")
+    else:
+        rows = rows.exclude(offer_id="")
+        fields = ("product__slug", "offer_id")
+    counted = (
+        rows.annotate(day=TruncDate("occurred_at", tzinfo=UTC))
+        .values_list(*fields, "day", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    result: list[tuple[str, date, str, int]] = []
+    for first, second, day, kind, n in counted:
+        label = f"{first} v{second}" if by == "template" else f"{first}/{second}"
+        if by == "template" and second is None:
+            label = str(first)
+        result.append((label, day, kind, n))
+    return result
