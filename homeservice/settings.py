@@ -241,6 +241,7 @@ OUTBOX_SWEEP_GRACE_SECONDS = env.float("OUTBOX_SWEEP_GRACE_SECONDS", default=30.
 # Interaction events (POST /api/v1/events/): events per request at most; how long the sections
 # built for a user count as shown (interactions/shown.py).
 INTERACTIONS_BATCH_LIMIT = env.int("INTERACTIONS_BATCH_LIMIT", default=500)
+INTERACTIONS_MAX_BODY_BYTES = env.int("INTERACTIONS_MAX_BODY_BYTES", default=1024 * 1024)
 INTERACTIONS_SHOWN_TTL_SECONDS = env.int("INTERACTIONS_SHOWN_TTL_SECONDS", default=7 * 24 * 3600)
 
 # --- Product backends and the feed ------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from homeservice.errors import ApplicationError
 
 from .services import SELECT_SCHEMA, interactions_record, plan_select
 from .validation import EVENTS_SCHEMA
@@ -64,7 +67,10 @@ class InteractionEventsApi(APIView):
         responses={
             202: OutputSerializer,
             400: OpenApiResponse(description=_ERROR + " Nothing of the batch is stored."),
-            413: OpenApiResponse(description="More events than INTERACTIONS_BATCH_LIMIT (500) in one request."),
+            413: OpenApiResponse(
+                description="More events than INTERACTIONS_BATCH_LIMIT (500), or a body over "
+                "INTERACTIONS_MAX_BODY_BYTES (1 MiB), in one request."
+            ),
         },
         examples=[
             OpenApiExample(
@@ -85,6 +91,14 @@ class InteractionEventsApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.INTERACTIONS_MAX_BODY_BYTES:
+            raise ApplicationError(
+                "body_too_large",
+                f"the body exceeds {settings.INTERACTIONS_MAX_BODY_BYTES} bytes",
+                details={"events": [f"at most {settings.INTERACTIONS_BATCH_LIMIT} events per request"]},
+                status_code=413,
+            )
         result = interactions_record(user=request.user, document=request.data)  # type: ignore[arg-type]
         body = {"accepted": result.accepted, "duplicates": result.duplicates, "dismissed": result.dismissed}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)

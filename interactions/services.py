@@ -141,6 +141,8 @@ def _iso(moment: datetime) -> str:
 
 # How far in the future a client's clock may put an event.
 CLOCK_SKEW = timedelta(minutes=5)
+# The template key recorded for sections drawn by a slot's built-in template (no version).
+BUILT_IN_PREFIX = "builtin:"
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def _published_for_slot(products: list[Product], sources: dict[str, str]) -> dic
         slot = Slot.PRODUCT_GENERIC if source == "generic" else Slot.PRODUCT_PERSONALISED
         entry = templates.entry_for_slot(slot, product.slug)
         if entry is None:
-            found[product.slug] = (f"builtin:{slot.value}", None)
+            found[product.slug] = (f"{BUILT_IN_PREFIX}{slot.value}", None)
         else:
             tag = entry.version_tag.removeprefix("v")
             found[product.slug] = (entry.key, int(tag) if tag.isdigit() else None)
@@ -269,7 +271,8 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
             if template_version is not None and (template_key, template_version) not in versions:
                 errors.setdefault(f"{at}.template_version", f"no version {template_version} of {template_key!r}")
                 continue
-            if template_version is None and not any(key == template_key for key, _ in versions):
+            known = template_key.startswith(BUILT_IN_PREFIX) or any(key == template_key for key, _ in versions)
+            if template_version is None and not known:
                 errors.setdefault(f"{at}.template_key", f"no template {template_key!r}")
                 continue
         elif template_version is not None:

@@ -207,3 +207,15 @@ def test_without_a_record_the_current_feed_decides(
 
 def test_needs_authentication(api_client: APIClient) -> None:
     assert api_client.post(URL, {"events": [event(1)]}, format="json").status_code == 401
+
+
+def test_a_body_over_the_byte_limit_is_413(auth_client: APIClient, shown: dict[str, Any], settings: Any) -> None:
+    settings.INTERACTIONS_MAX_BODY_BYTES = 200
+    error = _bad(auth_client, {"events": [event(i, component_id="x" * 50) for i in range(3)]}, status=413)
+    assert error["code"] == "body_too_large"
+
+
+def test_the_built_in_template_key_is_accepted(auth_client: APIClient, shown: dict[str, Any]) -> None:
+    body = {"events": [event(1, template_key="builtin:product.personalised")]}
+    assert auth_client.post(URL, body, format="json").status_code == 202
+    assert Interaction.objects.get().template_key == "builtin:product.personalised"
