@@ -29,7 +29,9 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +185,64 @@ def seed_catalogue(total: int) -> int:
     return Plan.objects.filter(active=True, product__active=True).count()
 
 
+def micro(rounds: int = 2000) -> list[dict[str, Any]]:
+    """In-process cost of the plan finder's own code, no server (``python -m bench.plans --micro``,
+    inside the project): median µs per call over ``rounds`` calls, after a warm-up."""
+    import itertools
+    import statistics
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth.models import User
+
+    from plans.selectors import catalogue, plans_matching
+    from plans.services import plans_filter
+
+    user_id = User.objects.get(username=DEMO_USER).pk
+    started = time.perf_counter()
+    catalogue()
+    build_ms = (time.perf_counter() - started) * 1000
+    counter = itertools.count()
+
+    def distinct() -> dict[str, Any]:
+        n = next(counter)
+        return {"product": ["mobile", "broadband", "tv", "energy", "any"][n % 5], "budget": 20 + (n // 5) % 18000 / 100}
+
+    def timed(case: str, call: Any) -> dict[str, Any]:
+        for _ in range(200):
+            call()
+        samples = []
+        for _ in range(rounds):
+            at = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - at) * 1e6)
+        return {"case": case, "median_us": statistics.median(samples), "p99_us": sorted(samples)[int(rounds * 0.99)]}
+
+    rows = [
+        timed(
+            "answer from the cache (check answers, version GET, answer GET)",
+            lambda: plans_matching(answers=CACHED_ANSWERS),
+        ),
+        timed(
+            "answer computed (check, version GET, miss, match, rank 20, SET)",
+            lambda: plans_matching(answers=distinct()),
+        ),
+    ]
+    settings.PLANS_ENRICH = True
+    rows.append(
+        timed(
+            "plans_filter, cached answer, plus newest-request SET and the enrichment task queued",
+            lambda: plans_filter(user_id=user_id, answers=CACHED_ANSWERS),
+        )
+    )
+    rows.append(
+        {"case": "catalogue index built (first request of a version)", "median_us": build_ms * 1000, "p99_us": None}
+    )
+    return rows
+
+
 # --- measuring ----------------------------------------------------------------------------------
 
 
@@ -309,6 +369,17 @@ def markdown(rows: list[Row], context: dict[str, Any]) -> str:
         f"{context['wrk_pinning']}, one thread, each row one {context['duration_s']} s run after a "
         f"{context['warmup_s']} s warm-up.",
         "",
+        f"In-process, no server (`{context['micro_command']}`, {context['plans']:,} plans, Redis on this machine; "
+        "median and p99 of 2,000 calls after 200 warm-up calls):",
+        "",
+        "| what | median | p99 |",
+        "|---|---:|---:|",
+        *[
+            f"| {item['case']} | {item['median_us'] / 1000:.3f} ms | "
+            f"{'' if item['p99_us'] is None else format(item['p99_us'] / 1000, '.3f') + ' ms'} |"
+            for item in context["micro"]
+        ],
+        "",
         "Exact wrk commands (the scripts are in the run's results directory):",
         "",
         "```sh",
@@ -365,6 +436,17 @@ def bench(config: Config, cleanup: list[Server], clients: list[redis.Redis]) -> 
     run_step("migrate", [python, "manage.py", "migrate", "--noinput"], env=env, log=log)
     run_step("seed_demo", [python, "manage.py", "seed_demo"], env={**env, "DEBUG": "true"}, log=log)
     run_step("catalogue", [python, "-m", "bench.plans", "--seed", str(config.plans)], env=env, log=log)
+
+    pin = ["taskset", "-c", str(server_cpu)] if server_cpu is not None else []
+    micro_command = [*pin, python, "-m", "bench.plans", "--micro"]
+    say(f"in-process: {shlex.join(micro_command)}")
+    done = subprocess.run(micro_command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise services.BenchError(f"the in-process timing failed:\n{done.stdout}{done.stderr}")
+    micro_rows: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    for item in micro_rows:
+        say(f"in-process: {item['case']}: median {item['median_us']:,.0f} µs")
+    services.delete_prefixed(client, KEY_PREFIX)  # its cached answers and queued tasks
 
     serve_env = {**env, "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false"}
     port = free_port()
@@ -478,6 +560,8 @@ def bench(config: Config, cleanup: list[Server], clients: list[redis.Redis]) -> 
         ),
         "duration_s": config.duration_s,
         "warmup_s": config.warmup_s,
+        "micro": micro_rows,
+        "micro_command": shlex.join(micro_command),
     }
     text = "\n".join([*table(rows), "", *verdicts(rows)])
     print(f"\n{text}\n", flush=True)
@@ -520,7 +604,11 @@ def _terminate(signum: int, frame: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seed", type=int, metavar="N", help="top the catalogue up to N plans (inside the project)")
+    parser.add_argument("--micro", action="store_true", help="time the plan finder's code in-process, as JSON")
     options = parser.parse_args()
+    if options.micro:
+        print(json.dumps(micro()), flush=True)
+        return 0
     if options.seed:
         print(f"catalogue: {seed_catalogue(options.seed)} active plans", flush=True)
         return 0

@@ -167,9 +167,10 @@ class CatalogueIndex:
     def __init__(self, *, version: str, plans: list[PlanRow], questions: list[QuestionRow]) -> None:
         self.version = version
         self.plans: tuple[PlanRow, ...] = tuple(sorted(plans, key=base_key))
-        self.documents: tuple[dict[str, Any], ...] = tuple(plan.document() for plan in self.plans)
+        self._documents: dict[int, dict[str, Any]] = {}
         self.questions: dict[str, QuestionRow] = {question.key: question for question in questions}
         self.everything = (1 << len(self.plans)) - 1
+        self._columns: dict[str, list[Any]] = {}
         self.option_masks: dict[tuple[str, str], int] = {}
         self.ranges: dict[str, RangeIndex] = {}
         for question in questions:
@@ -178,11 +179,26 @@ class CatalogueIndex:
             for option in question.options:
                 self.option_masks[(question.key, option.key)] = self._mask(option.conditions)
 
+    def document(self, position: int) -> dict[str, Any]:
+        """The plan at ``position`` as answers show it (made once, when first shown)."""
+        found = self._documents.get(position)
+        if found is None:
+            found = self._documents[position] = self.plans[position].document()
+        return found
+
+    def _column(self, name: str) -> list[Any]:
+        """Every plan's value of one field, in position order (read once per index)."""
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = [plan.value(name) for plan in self.plans]
+        return column
+
     def _mask(self, conditions: tuple[Condition, ...]) -> int:
-        mask = 0
-        for position, plan in enumerate(self.plans):
-            if all(holds(condition, plan.value(condition.field)) for condition in conditions):
-                mask |= 1 << position
+        mask = self.everything
+        for condition in conditions:
+            # One bit per plan, highest position first, read as a binary number.
+            bits = "".join("1" if holds(condition, value) else "0" for value in reversed(self._column(condition.field)))
+            mask &= int(bits or "0", 2)
         return mask
 
     def questions_document(self) -> dict[str, Any]:

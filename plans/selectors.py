@@ -55,19 +55,34 @@ def _db_fingerprint() -> str:
 
 
 def _load(version: str) -> Catalogue:
+    fields = (
+        "id",
+        "product__slug",
+        "product__rank_weight",
+        "code",
+        "name",
+        "price_amount",
+        "price_currency",
+        "price_period",
+        "attributes",
+    )
     plans = [
         PlanRow(
-            id=plan.pk,
-            product=plan.product.slug,
-            product_rank=plan.product.rank_weight,
-            code=plan.code,
-            name=plan.name,
-            price_amount=str(plan.price_amount),
-            price_currency=plan.price_currency,
-            price_period=plan.price_period,
-            attributes=plan.attributes if isinstance(plan.attributes, dict) else {},
+            id=pk,
+            product=slug,
+            product_rank=rank_weight,
+            code=code,
+            name=name,
+            price_amount=str(amount),
+            price_currency=currency,
+            price_period=period,
+            attributes=attributes if isinstance(attributes, dict) else {},
         )
-        for plan in Plan.objects.filter(active=True, product__active=True).select_related("product")
+        for pk, slug, rank_weight, code, name, amount, currency, period, attributes in Plan.objects.filter(
+            active=True, product__active=True
+        )
+        .order_by()
+        .values_list(*fields)
     ]
     questions = []
     for question in Question.objects.filter(active=True).prefetch_related("options"):
@@ -143,7 +158,7 @@ class Found:
 
 
 def documents_of(index: CatalogueIndex, ranked: list[Ranked]) -> list[dict[str, Any]]:
-    return [{**index.documents[item.position], "score": round(item.score, 4)} for item in ranked]
+    return [{**index.document(item.position), "score": round(item.score, 4)} for item in ranked]
 
 
 def plans_matching(*, answers: Any) -> Found:

@@ -57,7 +57,10 @@ def _enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> N
     from .tasks import plans_enrich_task  # tasks import this module
 
     try:
-        plans_enrich_task.delay(user_id=user_id, request_id=request_id, answers=answers)
+        # No publish retries: with the broker down the answer goes out at once, without its refinement.
+        plans_enrich_task.apply_async(
+            kwargs={"user_id": user_id, "request_id": request_id, "answers": answers}, retry=False
+        )
     except Exception:
         # The refined answer is a bonus: a broker outage must not fail the synchronous answer.
         logger.exception("plan enrichment %s for user %s could not be queued", request_id, user_id)

@@ -225,3 +225,37 @@ def test_the_demo_finds_plans_end_to_end(db: None, settings: Any) -> None:
     response = post(client, {"answers": {"product": "mobile", "budget": 35, "extras": ["5g"]}})
     assert response.status_code == 200
     assert codes(response) == ["unlimited-5g"]
+
+
+def test_a_filter_request_queues_its_enrichment_with_the_normalised_answers(
+    auth_client: APIClient, shop: Shop, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from plans.tasks import plans_enrich_task
+
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(plans_enrich_task, "apply_async", lambda *, kwargs, **options: queued.append(kwargs))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(auth_client, {"answers": {"extras": ["fibre", "5g"], "budget": 30}, "request_id": "r-5"})
+    assert response.status_code == 200
+    assert queued == [
+        {
+            "user_id": response.wsgi_request.user.pk,
+            "request_id": "r-5",
+            "answers": {"budget": 30.0, "extras": ["5g", "fibre"]},
+        }
+    ]
+
+
+def test_when_the_enrichment_cannot_be_queued_the_answer_still_goes_out(
+    auth_client: APIClient, shop: Shop, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from plans.tasks import plans_enrich_task
+
+    def broker_down(**kwargs: Any) -> None:
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(plans_enrich_task, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(auth_client, {"answers": {"product": "mobile"}})
+    assert response.status_code == 200
+    assert codes(response) == ["sim-10", "5g-50", "unlimited", "family"]
