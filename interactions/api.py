@@ -17,15 +17,24 @@ from .validation import EVENTS_SCHEMA
 _ERROR = 'Invalid: ``{"error": {"code", "message", "details": {<field>: [...]}}}`` naming the field.'
 
 
+class PlanSelectionSerializer(serializers.Serializer[dict[str, object]]):
+    id = serializers.IntegerField()
+    plan = serializers.DictField()
+    request_id = serializers.CharField()
+    selected_at = serializers.DateTimeField()
+    forwarded = serializers.BooleanField()
+
+
+class InteractionEventsResultSerializer(serializers.Serializer[dict[str, object]]):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    dismissed = serializers.ListField(child=serializers.CharField())
+
+
 class PlanSelectApi(APIView):
     """Record the user's choice of a plan and forward it to the plan's product backend."""
 
-    class OutputSerializer(serializers.Serializer[dict[str, object]]):
-        id = serializers.IntegerField()
-        plan = serializers.DictField()
-        request_id = serializers.CharField()
-        selected_at = serializers.DateTimeField()
-        forwarded = serializers.BooleanField()
+    OutputSerializer = PlanSelectionSerializer
 
     @extend_schema(
         operation_id="plan_select",
@@ -56,10 +65,7 @@ class InteractionEventsApi(APIView):
     """A batch of what the user did with the home screen (impressions, clicks, dismissals,
     conversions): stored all or nothing, idempotent by each event's ``id``."""
 
-    class OutputSerializer(serializers.Serializer[dict[str, object]]):
-        accepted = serializers.IntegerField()
-        duplicates = serializers.IntegerField()
-        dismissed = serializers.ListField(child=serializers.CharField())
+    OutputSerializer = InteractionEventsResultSerializer
 
     @extend_schema(
         operation_id="interaction_events",
