@@ -191,6 +191,9 @@ PLANS_CACHE_TTL_SECONDS = env.int("PLANS_CACHE_TTL_SECONDS", default=300)
 PLANS_FILTER_LIMIT = env.int("PLANS_FILTER_LIMIT", default=20)
 PLANS_LATEST_REQUEST_TTL_SECONDS = env.int("PLANS_LATEST_REQUEST_TTL_SECONDS", default=3600)
 PLANS_ENRICH = env.bool("PLANS_ENRICH", default=True)
+# A user's requests while their enrichment is queued share it (it refines the newest); the mark
+# is cleared when the task starts, and lasts this long at most (a worker that is down).
+PLANS_ENRICH_DEDUPE_SECONDS = env.int("PLANS_ENRICH_DEDUPE_SECONDS", default=30)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

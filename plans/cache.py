@@ -6,8 +6,11 @@ Keys (under the project's ``REDIS_KEY_PREFIX``):
   change to plans, products, questions or options (plans/signals.py);
 - ``plans:filter:<version>:<answers digest>``: a synchronous answer (total and ranked plans),
   ``PLANS_CACHE_TTL_SECONDS``; a new version makes new keys, so no invalidation deletes anything;
-- ``plans:latest:<user>``: the user's newest filter request id, ``PLANS_LATEST_REQUEST_TTL_SECONDS``,
-  which tells the enrichment whether its request was superseded.
+- ``plans:latest:<user>``: the user's newest filter request (its id and normalised answers),
+  ``PLANS_LATEST_REQUEST_TTL_SECONDS``: the enrichment refines it, and marks its answer
+  superseded when another came meanwhile;
+- ``plans:enrich:<user>``: an enrichment is queued for the user (``cache.add``; cleared when it
+  starts, at most ``PLANS_ENRICH_DEDUPE_SECONDS``), so a burst of requests queues one task.
 
 Every call survives Redis being down: the error is logged and the call answers "nothing" (a
 miss, no version, no latest request); the cache is then skipped for ``FRAGMENT_L2_RETRY_SECONDS``
@@ -106,16 +109,21 @@ def _latest_key(user_id: int) -> str:
     return f"plans:latest:{user_id}"
 
 
-def latest_request_set(user_id: int, request_id: str) -> None:
+def latest_request_set(user_id: int, request_id: str, answers: dict[str, Any]) -> None:
     if not _available():
         return
     try:
-        cache.set(_latest_key(user_id), request_id, timeout=settings.PLANS_LATEST_REQUEST_TTL_SECONDS)
+        cache.set(
+            _latest_key(user_id),
+            {"request_id": request_id, "answers": answers},
+            timeout=settings.PLANS_LATEST_REQUEST_TTL_SECONDS,
+        )
     except Exception:
         _failed("latest request set")
 
 
-def latest_request(user_id: int) -> str | None:
+def latest_request(user_id: int) -> dict[str, Any] | None:
+    """``{"request_id", "answers"}`` of the user's newest request; None when unknown."""
     if not _available():
         return None
     try:
@@ -123,4 +131,29 @@ def latest_request(user_id: int) -> str | None:
     except Exception:
         _failed("latest request get")
         return None
-    return str(found) if found is not None else None
+    return found if isinstance(found, dict) else None
+
+
+def _enrich_key(user_id: int) -> str:
+    return f"plans:enrich:{user_id}"
+
+
+def enrich_mark(user_id: int) -> bool:
+    """Mark an enrichment as queued for the user: True when none was (queue one), False when one
+    is already waiting (it will refine the newest request). True when the cache cannot say."""
+    if not _available():
+        return True
+    try:
+        return bool(cache.add(_enrich_key(user_id), 1, timeout=settings.PLANS_ENRICH_DEDUPE_SECONDS))
+    except Exception:
+        _failed("enrich mark")
+        return True
+
+
+def enrich_clear(user_id: int) -> None:
+    if not _available():
+        return
+    try:
+        cache.delete(_enrich_key(user_id))
+    except Exception:
+        _failed("enrich clear")

@@ -41,9 +41,9 @@ def plans_filter(*, user_id: int, answers: Any, request_id: str | None = None) -
     """
     found = plans_matching(answers=answers)
     request_id = request_id or new_request_id()
-    cache.latest_request_set(user_id, request_id)
+    cache.latest_request_set(user_id, request_id, found.answers)
     if settings.PLANS_ENRICH:
-        transaction.on_commit(lambda: _enrich_soon(user_id=user_id, request_id=request_id, answers=found.answers))
+        transaction.on_commit(lambda: plans_enrich_soon(user_id=user_id, request_id=request_id, answers=found.answers))
     return {
         "request_id": request_id,
         "refined": False,
@@ -53,9 +53,13 @@ def plans_filter(*, user_id: int, answers: Any, request_id: str | None = None) -
     }
 
 
-def _enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> None:
+def plans_enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> bool:
+    """Queue the enrichment of the user's newest request, unless one is queued already (it will
+    refine the newest request when it runs: a burst of requests costs one task). True if queued."""
     from .tasks import plans_enrich_task  # tasks import this module
 
+    if not cache.enrich_mark(user_id):
+        return False
     try:
         # No publish retries: with the broker down the answer goes out at once, without its refinement.
         plans_enrich_task.apply_async(
@@ -63,7 +67,10 @@ def _enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> N
         )
     except Exception:
         # The refined answer is a bonus: a broker outage must not fail the synchronous answer.
+        cache.enrich_clear(user_id)
         logger.exception("plan enrichment %s for user %s could not be queued", request_id, user_id)
+        return False
+    return True
 
 
 def offer_products(*, user_id: int) -> set[str]:
@@ -76,13 +83,20 @@ def offer_products(*, user_id: int) -> set[str]:
 
 
 def plans_enrich(*, user_id: int, request_id: str, answers: dict[str, Any]) -> dict[str, Any] | None:
-    """The refined answer for one request, pushed to the user's connections (after commit).
+    """The refined answer to the user's newest request, pushed to the user's connections (after
+    commit). The request that queued the task (``request_id``, ``answers``) stands in when the
+    newest is unknown (Redis down, or expired).
 
     Ranks every matching plan again with the user's live offers and their affinity for each
     product (plans/ranking.py: ``refine``), and marks the answer ``superseded`` when the user
-    has issued a newer request meanwhile (clients drop it). Answers that no longer fit the
-    catalogue (a question removed meanwhile) are dropped without a push.
+    has issued a newer request meanwhile (clients drop it; that request queues its own
+    enrichment). Answers that no longer fit the catalogue (a question removed meanwhile) are
+    dropped without a push.
     """
+    cache.enrich_clear(user_id)  # requests from now on queue another run
+    newest = cache.latest_request(user_id)
+    if newest is not None:
+        request_id, answers = str(newest["request_id"]), dict(newest["answers"])
     current = catalogue()
     index = current.index
     try:
@@ -103,7 +117,7 @@ def plans_enrich(*, user_id: int, request_id: str, answers: dict[str, Any]) -> d
         "type": ANSWER_TYPE,
         "request_id": request_id,
         "refined": True,
-        "superseded": latest is not None and latest != request_id,
+        "superseded": latest is not None and latest["request_id"] != request_id,
         "total": match.total,
         "plans": documents_of(index, refined),
     }

@@ -19,13 +19,18 @@ from tests.factories import PlanFactory, ProductFactory
 
 @pytest.fixture(autouse=True)
 def _fresh_catalogue() -> Iterator[None]:
-    """Each test's database is new, so its catalogue must be too: forget the version (the cache
-    outlives the rolled-back database) and this process's index."""
+    """Each test's database is new, so its catalogue must be too: forget the plan finder's keys
+    (the cache outlives the rolled-back database) and this process's index."""
 
     def clean() -> None:
         cache.reset()
         selectors.reset()
-        django_cache.delete(cache.VERSION_KEY)
+        # Versions, answers, newest requests, queued marks (user ids repeat across tests).
+        delete_pattern = getattr(django_cache, "delete_pattern", None)
+        if delete_pattern is not None:
+            delete_pattern("plans:*")  # django-redis: only this run's prefix (tests/settings.py)
+        else:
+            django_cache.clear()  # the in-process LocMem stand-in
 
     clean()
     yield
