@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+import orjson
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
@@ -68,8 +69,6 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
 
 def message_body(message: OutboxMessage) -> bytes:
     """The JSON body of a message (docs/product-backends.md, "Events we send you")."""
-    import orjson
-
     envelope = {
         "specversion": "1.0",
         "id": message.webhook_id,
