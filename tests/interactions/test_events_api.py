@@ -219,3 +219,36 @@ def test_the_built_in_template_key_is_accepted(auth_client: APIClient, shown: di
     body = {"events": [event(1, template_key="builtin:product.personalised")]}
     assert auth_client.post(URL, body, format="json").status_code == 202
     assert Interaction.objects.get().template_key == "builtin:product.personalised"
+
+
+def test_the_published_template_version_is_recorded_when_not_given(
+    auth_client: APIClient, product: Product, user: User
+) -> None:
+    from ui_templates.models import ComponentTemplate, TemplateVersion
+
+    tree = {"type": "section", "props": {"title": "{{ product.name }}"}}
+    template = ComponentTemplate.objects.create(
+        key="mobile-offers", name="Mobile offers", slot="product.personalised", product_slug="mobile", draft_tree=tree
+    )
+    versions = [TemplateVersion.objects.create(template=template, number=n, tree=tree) for n in (1, 2, 3)]
+    template.published_version = versions[-1]
+    template.save()
+    OfferFactory.create(user=user, product=product, external_id="upgrade")
+    assert auth_client.get("/api/v1/home/").status_code == 200
+
+    body = {"events": [event(1), event(2, template_key="mobile-offers", template_version=2)]}
+    assert auth_client.post(URL, body, format="json").status_code == 202
+    recorded = dict(Interaction.objects.values_list("client_event_id", "template_version"))
+    assert recorded == {"e-1": 3, "e-2": 2}
+    assert set(Interaction.objects.values_list("template_key", flat=True)) == {"mobile-offers"}
+    unknown = {"events": [event(3, template_key="mobile-offers", template_version=9)]}
+    assert "events[0].template_version" in _bad_again(auth_client, unknown)["details"]
+
+
+def _bad_again(auth_client: APIClient, body: Any) -> dict[str, Any]:
+    before = Interaction.objects.count()
+    response = auth_client.post(URL, body, format="json")
+    assert response.status_code == 400, response.content
+    assert Interaction.objects.count() == before
+    error: dict[str, Any] = response.json()["error"]
+    return error
