@@ -303,7 +303,6 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
     """Store a batch of interaction events (all or nothing), forward the new ones to each
     product's backend (one outbox message per product), and hide dismissed offers at once."""
     events = check_interactions(user=user, document=document)
-    dismissed: list[str] = []
     with transaction.atomic():
         existing = set(
             Interaction.objects.filter(user=user, client_event_id__in=[e.raw["id"] for e in events]).values_list(
@@ -348,15 +347,7 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
         by_product: dict[int, list[_Event]] = defaultdict(list)
         for event in new:
             by_product[event.product.pk].append(event)
-            if event.raw["kind"] == Interaction.Kind.DISMISS:
-                _, created = OfferDismissal.objects.get_or_create(
-                    user=user,
-                    product=event.product,
-                    offer_id=event.raw["offer_id"],
-                    defaults={"dismissed_at": event.occurred_at},
-                )
-                if created:
-                    dismissed.append(f"{event.product.slug}/{event.raw['offer_id']}")
+        dismissed = _dismissals_store(user=user, events=[e for e in new if e.raw["kind"] == Interaction.Kind.DISMISS])
         for product_events in by_product.values():
             product = product_events[0].product
             ids = sorted(e.raw["id"] for e in product_events)
@@ -373,6 +364,31 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
         for slug in sorted(set(clicked.values()) - dismissed_products):
             live.feed_changed_for_user(user_id=user.pk, reason="offer.clicked", product_slug=slug)
     return EventsResult(accepted=len(new), duplicates=len(events) - len(new), dismissed=dismissed)
+
+
+def _dismissals_store(*, user: User, events: list[_Event]) -> list[str]:
+    """Store the offers ``events`` dismiss (two queries at most, whatever their number);
+    returns ``<product>/<offer id>`` of those not dismissed before. Bulk inserts send no model
+    signals: the caller announces the change (which replaces the user's feed documents)."""
+    if not events:
+        return []
+    wanted = {(e.product.pk, e.raw["offer_id"]): e for e in events}
+    already = set(
+        OfferDismissal.objects.filter(
+            user=user,
+            product_id__in={product_id for product_id, _ in wanted},
+            offer_id__in={offer_id for _, offer_id in wanted},
+        ).values_list("product_id", "offer_id")
+    )
+    fresh = [event for key, event in wanted.items() if key not in already]
+    OfferDismissal.objects.bulk_create(
+        [
+            OfferDismissal(user=user, product=e.product, offer_id=e.raw["offer_id"], dismissed_at=e.occurred_at)
+            for e in fresh
+        ],
+        ignore_conflicts=True,
+    )
+    return [f"{e.product.slug}/{e.raw['offer_id']}" for e in fresh]
 
 
 def _forwarded(event: _Event) -> dict[str, Any]:

@@ -252,3 +252,40 @@ def _bad_again(auth_client: APIClient, body: Any) -> dict[str, Any]:
     assert Interaction.objects.count() == before
     error: dict[str, Any] = response.json()["error"]
     return error
+
+
+def test_the_queries_do_not_grow_with_the_batch(
+    auth_client: APIClient, user: User, product: Product, feed_doc_redis: Any
+) -> None:
+    """A fixed number of queries per request, whatever the number of events and dismissals (with
+    the record of sections shown; without it the current feed is read too)."""
+    from interactions.services import interactions_record
+
+    for n in range(40):
+        OfferFactory.create(user=user, product=product, external_id=f"o{n}")
+    DealSnapshotFactory.create(product=product)
+    assert auth_client.get("/api/v1/home/").status_code == 200
+
+    def batch(start: int, size: int) -> dict[str, Any]:
+        return {
+            "events": [
+                event(f"{start}-{i}", kind="dismiss" if i % 2 else "click", offer_id=f"o{start + i}")
+                for i in range(size)
+            ]
+        }
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        interactions_record(user=user, document=batch(0, 2))
+    with CaptureQueriesContext(connection) as large:
+        interactions_record(user=user, document=batch(10, 20))
+
+    def real(context: CaptureQueriesContext) -> list[str]:
+        return [q["sql"] for q in context.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    # Reads: products, offers, deals, templates, known event ids, earlier clicks, earlier
+    # dismissals, the outbox key; writes: interactions, dismissals, one outbox message.
+    assert len(real(large)) == len(real(small)) == 11
+    assert OfferDismissal.objects.count() == 11
