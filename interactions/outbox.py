@@ -156,10 +156,17 @@ def outbox_due(*, now: datetime, limit: int = 500) -> list[str]:
 
 
 def outbox_sweep(*, now: datetime | None = None) -> int:
-    """Queue a delivery of every overdue pending message; returns how many."""
-    due = outbox_due(now=now or timezone.now())
+    """Queue a delivery of every overdue pending message, and delete delivered messages older
+    than ``OUTBOX_KEEP_DELIVERED_DAYS``; returns how many were queued. Dead letters stay until
+    they are retried and delivered."""
+    now = now or timezone.now()
+    due = outbox_due(now=now)
     for message_id in due:
         _queue_delivery(message_id)
+    OutboxMessage.objects.filter(
+        status=OutboxMessage.Status.DELIVERED,
+        delivered_at__lt=now - timedelta(days=settings.OUTBOX_KEEP_DELIVERED_DAYS),
+    ).delete()
     return len(due)
 
 

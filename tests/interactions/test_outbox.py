@@ -232,3 +232,21 @@ def test_sweep_ignores_recent_pending_messages(
     with django_capture_on_commit_callbacks(execute=False):
         _enqueue(product)
     assert outbox.outbox_sweep() == 0
+
+
+def test_the_sweep_deletes_old_delivered_messages_only(
+    product: Product, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.OUTBOX_KEEP_DELIVERED_DAYS = 7
+    with django_capture_on_commit_callbacks(execute=False):
+        old, recent, dead = (_enqueue(product, key=k) for k in ("old", "recent", "dead"))
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=old.pk).update(status="delivered", delivered_at=now - timedelta(days=8))
+    OutboxMessage.objects.filter(pk=recent.pk).update(status="delivered", delivered_at=now - timedelta(days=6))
+    OutboxMessage.objects.filter(pk=dead.pk).update(status="dead", next_attempt_at=now - timedelta(days=30))
+    outbox.outbox_sweep(now=now)
+    assert set(OutboxMessage.objects.values_list("idempotency_key", flat=True)) == {"recent", "dead"}
