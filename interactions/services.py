@@ -163,15 +163,17 @@ class _Event:
     personal_offer: bool  # names one of the user's own offers (not a generic deal)
 
 
-def _sections_for(user: User) -> dict[str, str]:
-    """Section id → source of what the user was shown (shown.py), else their current feed."""
-    recorded = shown_sections(user_id=user.pk)
-    if recorded is not None:
+def _sections_for(user: User, wanted: set[str]) -> dict[str, str]:
+    """Section id → source of what the user was shown: the sections of the feeds built for them
+    (shown.py) and, when that does not cover ``wanted`` (no record, Redis down, or a section a
+    live update brought to the screen after the last build), their current feed too."""
+    recorded = shown_sections(user_id=user.pk) or {}
+    if wanted <= recorded.keys():
         return recorded
     from recommendations.selectors import home_feed_document
 
     feed = home_feed_document(user=user).feed
-    return {section["id"]: section["source"] for section in feed["sections"]}
+    return {**recorded, **{section["id"]: section["source"] for section in feed["sections"]}}
 
 
 def _known_offer_ids(*, user: User, products: list[Product]) -> tuple[set[tuple[int, str]], set[tuple[int, str]]]:
@@ -223,7 +225,7 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
     errors = {}
     seen: dict[str, int] = {}
     now = timezone.now()
-    sections = _sections_for(user)
+    sections = _sections_for(user, {e["section_id"] for e in raw_events})
     slugs = {e["section_id"].removeprefix("product-") for e in raw_events if e["section_id"] in sections}
     products = {p.slug: p for p in Product.objects.filter(slug__in=slugs, active=True)}
     personal_offers, deal_ids = (
@@ -242,6 +244,7 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
         if any(not e.get("template_key") for e in raw_events)
         else {}
     )
+    known_offers = personal_offers | deal_ids
     checked: list[_Event] = []
     for index, event in enumerate(raw_events):
         at = f"events[{index}]"
@@ -262,7 +265,7 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
             errors.setdefault(f"{at}.section_id", f"section {section!r} was never shown to this user")
             continue
         offer_id = event.get("offer_id")
-        if offer_id is not None and (product.pk, offer_id) not in personal_offers | deal_ids:
+        if offer_id is not None and (product.pk, offer_id) not in known_offers:
             errors.setdefault(f"{at}.offer_id", f"no offer or deal {offer_id!r} of product {product.slug!r}")
             continue
         template_key: str = event.get("template_key", "")

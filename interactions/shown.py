@@ -7,10 +7,12 @@ source (``personalised`` or ``generic``), in a Redis hash ``<REDIS_KEY_PREFIX>:f
 the last build (7 days). Sections only ever added: a section shown once stays "shown" for the TTL,
 so events that arrive late (a client offline for a while) are still accepted.
 
-When Redis is not configured or unreachable, or the user has no record (expired, never built
-while Redis was up), the user's current feed is the reference (``home_feed_document``): what
-they would be shown now. Live updates patch screens with sections of products whose ids are
-also in the feed, so a section first seen live is in the current feed too.
+An event's section counts as shown when it is in this record or in the user's current feed
+(``home_feed_document``: what they would be shown now), which is read only when the record does
+not cover the batch: Redis not configured or unreachable, no record (expired, never built while
+Redis was up), or a section a live update brought to the screen after the last build (a
+product's first deals, a first offer). The record is what keeps late events for a section that
+has since left the feed (its offers withdrawn or expired) acceptable.
 """
 
 from __future__ import annotations

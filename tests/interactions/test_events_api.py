@@ -181,20 +181,37 @@ def test_events_for_sections_never_shown_are_refused(auth_client: APIClient, sho
         assert "never shown" in error["details"]["events[1].section_id"][0]
 
 
-def test_a_section_is_shown_once_a_feed_with_it_was_built(
+def test_a_section_shown_earlier_stays_shown_after_it_left_the_feed(
     auth_client: APIClient, user: User, shown: dict[str, Any], feed_doc_redis: Any
 ) -> None:
-    """With Redis, the record of built feeds decides: a product whose section appeared since the
-    last feed was built is not "shown" until the user's feed is built again."""
-    auth_client.get("/api/v1/home/")  # recorded in this Redis
-    assert shown_sections(user_id=user.pk) == {"product-mobile": "personalised"}
+    """With Redis, the record of built feeds keeps a section "shown" once it has left the feed
+    (late events are accepted); a section in neither the record nor the feed is refused."""
     tv = ProductFactory.create(slug="tv")
-    DealSnapshotFactory.create(product=tv)
-    assert "events[0].section_id" in _bad(auth_client, {"events": [event(1, section="product-tv")]})["details"]
-
-    auth_client.get("/api/v1/home/")
-    assert auth_client.post(URL, {"events": [event(1, section="product-tv")]}, format="json").status_code == 202
+    offer = OfferFactory.create(user=user, product=tv, external_id="sports")  # tv: no deals
+    auth_client.get("/api/v1/home/")  # recorded in this Redis
+    assert shown_sections(user_id=user.pk) == {"product-mobile": "personalised", "product-tv": "personalised"}
     assert feed_doc_redis.ttl(shown_key(user.pk)) > 0
+    offer.withdrawn = True
+    offer.save()
+    assert "product-tv" not in [s["id"] for s in auth_client.get("/api/v1/home/").json()["sections"]]
+
+    late = {"events": [event(1, "impression", section="product-tv", offer_id="sports")]}
+    assert auth_client.post(URL, late, format="json").status_code == 202
+    ProductFactory.create(slug="energy")
+    assert (
+        "events[0].section_id" in _bad_again(auth_client, {"events": [event(2, section="product-energy")]})["details"]
+    )
+
+
+def test_a_section_a_live_update_brought_is_shown(
+    auth_client: APIClient, user: User, shown: dict[str, Any], feed_doc_redis: Any
+) -> None:
+    """A section that appeared after the last feed was built (a product's first deals, pushed
+    live) is in the user's current feed, which is read when the record does not cover it."""
+    auth_client.get("/api/v1/home/")
+    DealSnapshotFactory.create(product=ProductFactory.create(slug="tv"))
+    assert "product-tv" not in (shown_sections(user_id=user.pk) or {})
+    assert auth_client.post(URL, {"events": [event(1, section="product-tv")]}, format="json").status_code == 202
 
 
 def test_without_a_record_the_current_feed_decides(
