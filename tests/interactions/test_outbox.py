@@ -201,6 +201,9 @@ def test_admin_retry_delivers_a_dead_letter_once(
     listing = admin_client.get(reverse("admin:interactions_outboxmessage_changelist") + "?status__exact=dead")
     assert listing.status_code == 200
     assert str(message.pk) in listing.content.decode()
+    detail = admin_client.get(reverse("admin:interactions_outboxmessage_change", args=[message.pk]))
+    assert detail.status_code == 200
+    assert "HTTP 503" in detail.content.decode()  # the last error, for the operator
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
