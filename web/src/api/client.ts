@@ -4,6 +4,8 @@
  */
 import { CATALOGUE_VERSION, type Feed } from "@/sdui/types";
 
+import type { Answers, PlansAnswer, Questions } from "./plans";
+
 export interface Session {
   username: string;
   access: string;
@@ -22,11 +24,24 @@ export function loadSession(): Session | null {
 }
 
 /** What a logged-in user leaves in this tab besides the session (cleared when they log out). */
-export const USER_STATE_KEYS = ["homeservice.dismissed"];
+export const USER_STATE_KEYS = ["homeservice.dismissed", "homeservice.events"];
 
 export function saveSession(session: Session | null): void {
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
   else [KEY, ...USER_STATE_KEYS].forEach((key) => sessionStorage.removeItem(key));
+}
+
+/** A plan chosen in the feed (`select_plan`: code and product) or in the plan finder (id and request). */
+export type PlanChoice = { plan: string; product: string } | { planId: number; requestId?: string };
+
+export interface PlanSelection {
+  id: number;
+  plan: { id: number; code: string; product: string };
+  request_id: string;
+  selected_at: string;
+  forwarded: boolean;
+  /** 201: stored now; 200: the same selection was already stored. */
+  created: boolean;
 }
 
 export class ApiError extends Error {
@@ -110,6 +125,50 @@ export class ApiClient {
     if (response.status === 304) return null;
     if (!response.ok) throw await errorFrom(response);
     return (await response.json()) as Feed;
+  }
+
+  /** POST /api/v1/events/ with a JSON body of `{"events": [...]}` (api/events.ts sends it). */
+  events(body: string, keepalive = false): Promise<Response> {
+    return this.request("/api/v1/events/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+      keepalive,
+    });
+  }
+
+  /** POST /api/v1/plans/select/: the plan by id (plan finder) or by code and product (feed). */
+  async selectPlan(choice: PlanChoice): Promise<PlanSelection> {
+    const body =
+      "planId" in choice
+        ? { plan_id: choice.planId, ...(choice.requestId ? { request_id: choice.requestId } : {}) }
+        : { plan: choice.plan, product: choice.product };
+    const response = await this.request("/api/v1/plans/select/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw await errorFrom(response);
+    const selection = (await response.json()) as Omit<PlanSelection, "created">;
+    return { ...selection, created: response.status === 201 };
+  }
+
+  /** GET /api/v1/plans/questions/: the plan finder's questions, in order. */
+  async planQuestions(): Promise<Questions> {
+    const response = await this.request("/api/v1/plans/questions/", { cache: "no-store" });
+    if (!response.ok) throw await errorFrom(response);
+    return (await response.json()) as Questions;
+  }
+
+  /** POST /api/v1/plans/filter/: the synchronous answer (when the live socket is not open). */
+  async filterPlans(answers: Answers, requestId: string): Promise<PlansAnswer> {
+    const response = await this.request("/api/v1/plans/filter/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ answers, request_id: requestId }),
+    });
+    if (!response.ok) throw await errorFrom(response);
+    return (await response.json()) as PlansAnswer;
   }
 
   /** A one-time ticket for /ws/home/?ticket= (docs/websocket.md). */

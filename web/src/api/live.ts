@@ -15,6 +15,15 @@ import type { Feed } from "@/sdui/types";
 import { CATALOGUE_VERSION } from "@/sdui/types";
 
 import type { ApiClient } from "./client";
+import type { PlansAnswer } from "./plans";
+
+/** An `error` message about a `plans.filter` (bad answers): it carries the request's id. */
+export interface PlansError {
+  type: "error";
+  code: string;
+  message: string;
+  request_id: string;
+}
 import { applyUpdate, type FeedUpdated, resumeMessage } from "./feed";
 
 export type LiveState = "connecting" | "live" | "reconnecting" | "polling" | "offline";
@@ -26,6 +35,8 @@ export interface LiveOptions {
   onFeed: (feed: Feed) => void;
   onState: (state: LiveState, detail?: string) => void;
   onError?: (error: unknown) => void;
+  /** `recommendations.updated` (the plan finder's answers), and `error`s naming a request. */
+  onPlans?: (message: PlansAnswer | PlansError) => void;
   createSocket?: ((url: string) => WebSocket) | null;
   random?: () => number;
   baseDelayMs?: number;
@@ -51,8 +62,8 @@ export class LiveFeed {
   private pollTimer: number | undefined;
   private pingTimer: number | undefined;
   private pongTimer: number | undefined;
-  private readonly o: Required<Omit<LiveOptions, "onError" | "createSocket">> &
-    Pick<LiveOptions, "onError" | "createSocket">;
+  private readonly o: Required<Omit<LiveOptions, "onError" | "createSocket" | "onPlans">> &
+    Pick<LiveOptions, "onError" | "createSocket" | "onPlans">;
 
   constructor(options: LiveOptions) {
     this.o = {
@@ -157,6 +168,14 @@ export class LiveFeed {
     };
   }
 
+  /** Send a message on the open socket; false when there is none (the caller uses REST). */
+  send(message: Record<string, unknown>): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
   private handle(raw: unknown): void {
     let message: { type?: string; [key: string]: unknown };
     try {
@@ -176,8 +195,12 @@ export class LiveFeed {
       case "pong":
         window.clearTimeout(this.pongTimer);
         return;
+      case "recommendations.updated":
+        this.o.onPlans?.(message as unknown as PlansAnswer);
+        return;
       case "error":
         console.warn("[homeservice] live error", message);
+        if (typeof message.request_id === "string") this.o.onPlans?.(message as unknown as PlansError);
         return;
       default:
         return;

@@ -2,9 +2,10 @@
 import * as React from "react";
 
 import { Badge } from "@/components/ui/badge";
-import { recordInteraction } from "@/sdui/actions";
-import { type RenderOptions, SduiNodeView, SduiProvider } from "@/sdui/render";
+import { type RenderOptions, SduiNodeView, SduiProvider, SduiScope, useImpression } from "@/sdui/render";
 import type { FeedSection } from "@/sdui/types";
+
+export { forgetImpressions } from "@/sdui/render";
 
 export function FeedView({ sections, options }: { sections: FeedSection[]; options: RenderOptions }) {
   return (
@@ -18,31 +19,19 @@ export function FeedView({ sections, options }: { sections: FeedSection[]; optio
   );
 }
 
-const seen = new Set<string>();
-
-/** Forget which sections were seen (on logout: the next user's impressions count again). */
-export function forgetImpressions(): void {
-  seen.clear();
+function SectionBlock({ section }: { section: FeedSection }) {
+  const scope = React.useMemo(() => ({ sectionId: section.id }), [section.id]);
+  return (
+    <SduiScope value={scope}>
+      <SectionBody section={section} scope={scope} />
+    </SduiScope>
+  );
 }
 
-function SectionBlock({ section }: { section: FeedSection }) {
+function SectionBody({ section, scope }: { section: FeedSection; scope: { sectionId: string } }) {
   const ref = React.useRef<HTMLDivElement>(null);
-  // Impressions: recorded the first time half of a section is on screen (kept until the events API exists).
-  React.useEffect(() => {
-    const element = ref.current;
-    if (!element || typeof IntersectionObserver === "undefined") return;
-    const observer = new IntersectionObserver(
-      (entries) => {
-        if (entries.some((e) => e.isIntersecting) && !seen.has(section.id)) {
-          seen.add(section.id);
-          recordInteraction("impression", section.component, { section: section.id, product: section.product });
-        }
-      },
-      { threshold: 0.5 },
-    );
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, [section.id, section.product, section.component]);
+  // Impressions: reported the first time half of a section (or of a card in it) is on screen.
+  useImpression(ref, section.component, scope);
   return (
     <div
       ref={ref}

@@ -2,14 +2,18 @@ import * as React from "react";
 import { RefreshCw } from "lucide-react";
 
 import { ApiError, type ApiClient } from "@/api/client";
-import { LiveFeed, type LiveState } from "@/api/live";
+import { type EventInput, EventQueue } from "@/api/events";
+import { LiveFeed, type LiveState, type PlansError } from "@/api/live";
+import type { Plan, PlansAnswer } from "@/api/plans";
 import { Alert, AlertDescription, AlertTitle } from "@/components/ui/alert";
 import { Button } from "@/components/ui/button";
 import { Skeleton } from "@/components/ui/skeleton";
 import { cn } from "@/lib/utils";
-import type { Feed } from "@/sdui/types";
+import type { ActionScope } from "@/sdui/actions";
+import type { Feed, SduiNode } from "@/sdui/types";
 
 import { FeedView } from "./FeedView";
+import { PlanFinder } from "./PlanFinder";
 
 const DISMISSED_KEY = "homeservice.dismissed";
 
@@ -18,7 +22,12 @@ type Load = { status: "loading" } | { status: "error"; message: string } | { sta
 export function HomeScreen({ api, username, onLogout }: { api: ApiClient; username: string; onLogout: () => void }) {
   const [load, setLoad] = React.useState<Load>({ status: "loading" });
   const [live, setLive] = React.useState<{ state: LiveState; detail?: string }>({ state: "connecting" });
-  const [notice, setNotice] = React.useState("");
+  const [notice, setNoticeState] = React.useState<{ text: string; tone: "info" | "error" }>({ text: "", tone: "info" });
+  const setNotice = React.useCallback((text: string, tone: "info" | "error" = "info") => setNoticeState({ text, tone }), []);
+  const eventsRef = React.useRef<EventQueue | null>(null);
+  const liveRef = React.useRef<LiveFeed | null>(null);
+  const plansListeners = React.useRef(new Set<(message: PlansAnswer | PlansError) => void>());
+  const [finder, setFinder] = React.useState<{ product?: string; key: number } | null>(null);
   const [dismissed, setDismissed] = React.useState<Set<string>>(
     () => new Set(JSON.parse(sessionStorage.getItem(DISMISSED_KEY) ?? "[]") as string[]),
   );
@@ -42,6 +51,17 @@ export function HomeScreen({ api, username, onLogout }: { api: ApiClient; userna
     }
   }, [api, onLogout, showFeed]);
 
+  // Interactions: queued and sent in batches to POST /api/v1/events/ (api/events.ts).
+  React.useEffect(() => {
+    const queue = new EventQueue({ send: (body, keepalive) => api.events(body, keepalive), storage: sessionStorage });
+    eventsRef.current = queue;
+    queue.start();
+    return () => {
+      queue.stop();
+      if (eventsRef.current === queue) eventsRef.current = null;
+    };
+  }, [api]);
+
   React.useEffect(() => {
     void fetchFeed();
     const liveFeed = new LiveFeed({
@@ -52,9 +72,14 @@ export function HomeScreen({ api, username, onLogout }: { api: ApiClient; userna
       onError: (error) => {
         if (error instanceof ApiError && error.status === 401) onLogout();
       },
+      onPlans: (message) => plansListeners.current.forEach((listener) => listener(message)),
     });
+    liveRef.current = liveFeed;
     liveFeed.start();
-    return () => liveFeed.stop();
+    return () => {
+      liveFeed.stop();
+      if (liveRef.current === liveFeed) liveRef.current = null;
+    };
   }, [api, fetchFeed, onLogout, showFeed]);
 
   const options = React.useMemo(
@@ -67,9 +92,54 @@ export function HomeScreen({ api, username, onLogout }: { api: ApiClient; userna
           setNotice("Offer hidden.");
           return next;
         }),
-      notify: setNotice,
+      notify: (message: string) => setNotice(message),
+      openPlanFinder: (product: string | undefined) => setFinder({ product, key: Date.now() }),
+      report: (event: EventInput, reportOptions?: { urgent?: boolean }) => eventsRef.current?.record(event, reportOptions),
+      selectPlan: async (choice: { product: string; plan: string }, node: SduiNode, scope: ActionScope) => {
+        setNotice(`Choosing plan “${choice.plan}”…`);
+        try {
+          const selection = await api.selectPlan(choice);
+          setNotice(
+            `You chose plan “${selection.plan.code}” (${selection.plan.product}).` +
+              (selection.forwarded ? ` ${selection.plan.product} has been told.` : " Your choice is saved."),
+          );
+          // A plan chosen from the feed is the conversion of that card.
+          if (selection.created && scope.sectionId) {
+            eventsRef.current?.record(
+              { kind: "convert", section_id: scope.sectionId, component_id: node.id, offer_id: scope.offerId },
+              { urgent: true },
+            );
+          }
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 401) return onLogout();
+          const reason = error instanceof Error ? error.message : String(error);
+          setNotice(`Plan “${choice.plan}” could not be chosen: ${reason}`, "error");
+        }
+      },
     }),
-    [dismissed],
+    [dismissed, api, onLogout, setNotice],
+  );
+
+  const sendLive = React.useCallback((message: Record<string, unknown>) => liveRef.current?.send(message) ?? false, []);
+  const subscribePlans = React.useCallback((listener: (message: PlansAnswer | PlansError) => void) => {
+    plansListeners.current.add(listener);
+    return () => void plansListeners.current.delete(listener);
+  }, []);
+  const choosePlan = React.useCallback(
+    async (plan: Plan, requestId: string) => {
+      setNotice(`Choosing “${plan.name}”…`);
+      try {
+        const selection = await api.selectPlan({ planId: plan.id, requestId });
+        setNotice(
+          `You chose “${plan.name}” (${selection.plan.product}).` +
+            (selection.forwarded ? ` ${selection.plan.product} has been told.` : " Your choice is saved."),
+        );
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) return onLogout();
+        setNotice(`“${plan.name}” could not be chosen: ${error instanceof Error ? error.message : String(error)}`, "error");
+      }
+    },
+    [api, onLogout, setNotice],
   );
 
   return (
@@ -94,16 +164,32 @@ export function HomeScreen({ api, username, onLogout }: { api: ApiClient; userna
           </Button>
         </div>
       </header>
-      <div role="status" aria-live="polite" className={cn(!notice && "sr-only")}>
-        {notice ? (
-          <Alert className="flex items-center justify-between gap-2" role="none">
-            <AlertDescription data-testid="notice">{notice}</AlertDescription>
+      <div role="status" aria-live="polite" className={cn(!notice.text && "sr-only")}>
+        {notice.text ? (
+          <Alert
+            className="flex items-center justify-between gap-2"
+            role="none"
+            variant={notice.tone === "error" ? "destructive" : "default"}
+            data-tone={notice.tone}
+          >
+            <AlertDescription data-testid="notice">{notice.text}</AlertDescription>
             <Button variant="ghost" size="sm" onClick={() => setNotice("")}>
               Close
             </Button>
           </Alert>
         ) : null}
       </div>
+      {finder ? (
+        <PlanFinder
+          key={finder.key}
+          api={api}
+          product={finder.product}
+          sendLive={sendLive}
+          subscribe={subscribePlans}
+          onChoose={choosePlan}
+          onClose={() => setFinder(null)}
+        />
+      ) : null}
       <main
         id="feed"
         tabIndex={-1}

@@ -2,63 +2,86 @@
  * What the client does for each SDUI action (docs/sdui.md, "Actions"; docs/web-client.md).
  *
  * `open_url` and `deeplink` are links rendered by the renderer itself; the others call the
- * handler the screen provides. The plan finder and the interaction events API do not exist on
- * the server yet: the client says so on screen and keeps the interactions in `interactionLog`
- * (and on the console), ready for `POST /api/v1/events/`.
+ * handlers the screen provides. Every action a user takes is also reported as an interaction
+ * (`report`: the home screen queues it for `POST /api/v1/events/`, api/events.ts), with the
+ * section and card it was in; `interactionLog` keeps the last ones for debugging.
  */
+import type { EventInput } from "@/api/events";
+
 import type { SduiAction, SduiNode } from "./types";
 
 export const KNOWN_ACTIONS = ["open_url", "deeplink", "dismiss", "select_plan", "open_plan_finder", "track"] as const;
 
-export interface Interaction {
-  kind: "click" | "dismiss" | "select_plan" | "open_plan_finder" | "track" | "deeplink" | "impression";
-  node_id?: string;
-  detail: Record<string, unknown>;
+/** Where a node is drawn: its feed section and the card (offer) around it, when known. */
+export interface ActionScope {
+  sectionId?: string;
+  cardId?: string;
+  offerId?: string;
+}
+
+export interface Interaction extends EventInput {
+  action?: string;
   at: string;
 }
 
-/** Interactions recorded until the events API exists (newest last, at most 200). */
+/** The interactions reported in this page (newest last, at most 200). */
 export const interactionLog: Interaction[] = [];
 
-export function recordInteraction(kind: Interaction["kind"], node: SduiNode | undefined, detail: Record<string, unknown>): Interaction {
-  const entry: Interaction = { kind, node_id: node?.id, detail, at: new Date().toISOString() };
-  interactionLog.push(entry);
-  if (interactionLog.length > 200) interactionLog.shift();
-  console.info("[homeservice] interaction (not sent: the events API does not exist yet)", entry);
-  return entry;
-}
-
 export interface ActionHandlers {
-  /** `dismiss`: hide the offer. */
+  /** `dismiss`: hide the offer at once (the dismissal itself is reported with `report`). */
   dismiss(offerId: string, node: SduiNode): void;
-  /** `select_plan`, `open_plan_finder`, `track`, `deeplink`: what to tell the user, if anything. */
+  /** What to tell the user, if anything. */
   notify(message: string): void;
+  /** `select_plan`: record the choice (POST /api/v1/plans/select/); the control waits for it. */
+  selectPlan?(choice: { product: string; plan: string }, node: SduiNode, scope: ActionScope): Promise<unknown> | void;
+  /** `open_plan_finder`. Without it, the user is told the plan finder is not in this client. */
+  openPlanFinder?(product: string | undefined): void;
+  /** An interaction to send to the events API (impressions, clicks, dismissals, conversions). */
+  report?(event: EventInput, options?: { urgent?: boolean }): void;
 }
 
-/** Perform a non-link action (links are plain anchors; their clicks are only recorded). */
-export function performAction(action: SduiAction, node: SduiNode, handlers: ActionHandlers): void {
+/** Report an interaction with `node` in `scope` (nothing without a section: a preview, a test). */
+export function reportInteraction(
+  handlers: Pick<ActionHandlers, "report">,
+  kind: EventInput["kind"],
+  node: SduiNode | undefined,
+  scope: ActionScope,
+  extra: { offerId?: string; action?: string; urgent?: boolean } = {},
+): void {
+  const offerId = extra.offerId ?? scope.offerId;
+  const event: EventInput = { kind, section_id: scope.sectionId ?? "", component_id: node?.id, offer_id: offerId || undefined };
+  interactionLog.push({ ...event, action: extra.action, at: new Date().toISOString() });
+  if (interactionLog.length > 200) interactionLog.shift();
+  if (scope.sectionId) handlers.report?.(event, { urgent: extra.urgent });
+}
+
+/** Perform a non-link action (links are plain anchors; their clicks are only reported). */
+export function performAction(
+  action: SduiAction,
+  node: SduiNode,
+  handlers: ActionHandlers,
+  scope: ActionScope = {},
+): Promise<unknown> | void {
   switch (action.type) {
     case "dismiss":
-      recordInteraction("dismiss", node, { offer_id: action.offer_id });
+      reportInteraction(handlers, "dismiss", node, scope, { offerId: action.offer_id, action: "dismiss", urgent: true });
       if (action.offer_id) handlers.dismiss(action.offer_id, node);
       return;
     case "select_plan":
-      recordInteraction("select_plan", node, { product: action.product, plan: action.plan });
-      handlers.notify(
-        `Plan “${action.plan}” of ${action.product} chosen. Plan selection is not available online yet: the choice was noted.`,
-      );
-      return;
+      reportInteraction(handlers, "click", node, scope, { action: "select_plan" });
+      if (!action.plan || !action.product) return handlers.notify("This plan cannot be chosen: the offer names no plan.");
+      if (!handlers.selectPlan) return handlers.notify(`Plan “${action.plan}” of ${action.product} chosen.`);
+      return handlers.selectPlan({ product: action.product, plan: action.plan }, node, scope);
     case "open_plan_finder":
-      recordInteraction("open_plan_finder", node, { product: action.product ?? null });
-      handlers.notify(
-        `The plan finder${action.product ? ` for ${action.product}` : ""} is not available yet.`,
-      );
+      reportInteraction(handlers, "click", node, scope, { action: "open_plan_finder" });
+      if (handlers.openPlanFinder) return handlers.openPlanFinder(action.product);
+      handlers.notify(`The plan finder${action.product ? ` for ${action.product}` : ""} is not available here.`);
       return;
     case "track":
-      recordInteraction("track", node, { event: action.event, properties: action.properties ?? {} });
+      reportInteraction(handlers, "click", node, scope, { action: `track:${action.event ?? ""}` });
       return;
     case "deeplink":
-      recordInteraction("deeplink", node, { uri: action.uri });
+      reportInteraction(handlers, "click", node, scope, { action: "deeplink" });
       handlers.notify(`This opens ${action.uri} in the app.`);
       return;
     default:

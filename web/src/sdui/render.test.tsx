@@ -1,25 +1,23 @@
 /** One test per catalogue component and per action type (ui_templates/catalogue.py, docs/sdui.md). */
-import { render, screen, within } from "@testing-library/react";
+import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
-import { interactionLog } from "./actions";
-import { COMPONENT_TYPES, type RenderOptions, SduiNodeView, SduiProvider, timeLeft } from "./render";
+import { type ActionScope, interactionLog } from "./actions";
+import { COMPONENT_TYPES, forgetImpressions, type RenderOptions, SduiNodeView, SduiProvider, SduiScope, timeLeft } from "./render";
 import type { SduiNode } from "./types";
 
-function draw(node: SduiNode, options: Partial<RenderOptions> = {}) {
+function draw(node: SduiNode, options: Partial<RenderOptions> = {}, scope?: ActionScope) {
   const value: RenderOptions = { dismissed: new Set(), dismiss: vi.fn(), notify: vi.fn(), ...options };
-  const result = render(
-    <SduiProvider value={value}>
-      <SduiNodeView node={node} />
-    </SduiProvider>,
-  );
+  const tree = <SduiNodeView node={node} />;
+  const result = render(<SduiProvider value={value}>{scope ? <SduiScope value={scope}>{tree}</SduiScope> : tree}</SduiProvider>);
   return { ...result, options: value };
 }
 
 const text = (id: string, value: string, style = "body"): SduiNode => ({ type: "text", id, props: { text: value, style } });
 
 beforeEach(() => {
+  forgetImpressions();
   interactionLog.length = 0;
   vi.spyOn(console, "info").mockImplementation(() => {});
   vi.spyOn(console, "warn").mockImplementation(() => {});
@@ -188,14 +186,29 @@ describe("components", () => {
 });
 
 describe("actions", () => {
-  it("open_url: a link opening in a new tab, the click recorded", async () => {
-    draw({ type: "button", id: "b", props: { label: "See offer" }, action: { type: "open_url", url: "https://example.com/x" } });
+  const inSection = { sectionId: "product-mobile" };
+
+  it("open_url: a link opening in a new tab, the click reported with its section and card", async () => {
+    const report = vi.fn();
+    draw(
+      {
+        type: "card",
+        id: "card-1",
+        props: { offer_id: "o1" },
+        children: [{ type: "button", id: "b", props: { label: "See offer" }, action: { type: "open_url", url: "https://example.com/x" } }],
+      },
+      { report },
+      inSection,
+    );
     const link = screen.getByRole("link", { name: /See offer/ });
     expect(link).toHaveAttribute("target", "_blank");
     expect(link).toHaveAttribute("rel", "noopener noreferrer");
     link.addEventListener("click", (event) => event.preventDefault());
     await userEvent.click(link);
-    expect(interactionLog.at(-1)).toMatchObject({ kind: "click", node_id: "b", detail: { url: "https://example.com/x" } });
+    expect(report).toHaveBeenCalledWith(
+      { kind: "click", section_id: "product-mobile", component_id: "b", offer_id: "o1" },
+      { urgent: undefined },
+    );
   });
 
   it("open_url: a javascript: URL gives no link", () => {
@@ -205,43 +218,122 @@ describe("actions", () => {
 
   it("deeplink: shown as an app link with its address, not followed", async () => {
     const notify = vi.fn();
-    draw({ type: "button", id: "dl", props: { label: "Open my plan" }, action: { type: "deeplink", uri: "homeservice://plans/5g" } }, { notify });
+    const report = vi.fn();
+    draw(
+      { type: "button", id: "dl", props: { label: "Open my plan" }, action: { type: "deeplink", uri: "homeservice://plans/5g" } },
+      { notify, report },
+      inSection,
+    );
     const link = screen.getByRole("link", { name: /Open my plan.*app link homeservice:\/\/plans\/5g/ });
     expect(link).toHaveAttribute("href", "homeservice://plans/5g");
     expect(link).toHaveAttribute("title", "App link: homeservice://plans/5g");
     await userEvent.click(link);
     expect(notify).toHaveBeenCalledWith("This opens homeservice://plans/5g in the app.");
+    expect(report.mock.calls[0][0]).toMatchObject({ kind: "click", component_id: "dl" });
   });
 
-  it("dismiss: hides the offer", async () => {
+  it("dismiss: hides the offer and reports the dismissal at once", async () => {
     const dismiss = vi.fn();
-    draw({ type: "button", id: "x", props: { label: "Not interested", style: "link" }, action: { type: "dismiss", offer_id: "o7" } }, { dismiss });
+    const report = vi.fn();
+    draw(
+      { type: "button", id: "x", props: { label: "Not interested", style: "link" }, action: { type: "dismiss", offer_id: "o7" } },
+      { dismiss, report },
+      inSection,
+    );
     await userEvent.click(screen.getByRole("button", { name: "Not interested" }));
     expect(dismiss).toHaveBeenCalledWith("o7", expect.objectContaining({ id: "x" }));
-    expect(interactionLog.at(-1)).toMatchObject({ kind: "dismiss", detail: { offer_id: "o7" } });
+    expect(report).toHaveBeenCalledWith(
+      { kind: "dismiss", section_id: "product-mobile", component_id: "x", offer_id: "o7" },
+      { urgent: true },
+    );
   });
 
-  it("select_plan: recorded, and the user told it is noted", async () => {
-    const notify = vi.fn();
-    draw({ type: "button", props: { label: "Choose" }, action: { type: "select_plan", product: "mobile", plan: "5g-50" } }, { notify });
-    await userEvent.click(screen.getByRole("button", { name: "Choose" }));
-    expect(notify.mock.calls[0][0]).toMatch(/5g-50.*mobile/);
-    expect(interactionLog.at(-1)).toMatchObject({ kind: "select_plan", detail: { product: "mobile", plan: "5g-50" } });
+  it("outside a feed section (the admin preview) nothing is reported", async () => {
+    const report = vi.fn();
+    draw({ type: "button", id: "x", props: { label: "Not interested" }, action: { type: "dismiss", offer_id: "o7" } }, { report });
+    await userEvent.click(screen.getByRole("button", { name: "Not interested" }));
+    expect(report).not.toHaveBeenCalled();
+    expect(interactionLog.at(-1)).toMatchObject({ kind: "dismiss", offer_id: "o7" });
   });
 
-  it("open_plan_finder: says the plan finder is not available yet", async () => {
+  it("select_plan: calls the handler with the plan, the control waiting until it answers", async () => {
+    let answer: () => void = () => {};
+    const selectPlan = vi.fn(() => new Promise<void>((resolve) => (answer = resolve)));
+    const report = vi.fn();
+    draw(
+      {
+        type: "card",
+        id: "card-2",
+        props: { offer_id: "o2" },
+        children: [{ type: "button", id: "choose", props: { label: "Choose" }, action: { type: "select_plan", product: "mobile", plan: "5g-50" } }],
+      },
+      { selectPlan, report },
+      inSection,
+    );
+    const button = screen.getByRole("button", { name: "Choose" });
+    await userEvent.click(button);
+    expect(selectPlan).toHaveBeenCalledWith(
+      { product: "mobile", plan: "5g-50" },
+      expect.objectContaining({ id: "choose" }),
+      expect.objectContaining({ sectionId: "product-mobile", cardId: "card-2", offerId: "o2" }),
+    );
+    expect(report.mock.calls[0][0]).toEqual({ kind: "click", section_id: "product-mobile", component_id: "choose", offer_id: "o2" });
+    expect(button).toBeDisabled(); // no second selection while the first is under way
+    await userEvent.click(button);
+    expect(selectPlan).toHaveBeenCalledTimes(1);
+    answer();
+    await waitFor(() => expect(button).toBeEnabled());
+  });
+
+  it("open_plan_finder: opens the plan finder for the product", async () => {
+    const openPlanFinder = vi.fn();
+    draw({ type: "button", props: { label: "Find the right plan" }, action: { type: "open_plan_finder", product: "tv" } }, { openPlanFinder });
+    await userEvent.click(screen.getByRole("button", { name: "Find the right plan" }));
+    expect(openPlanFinder).toHaveBeenCalledWith("tv");
+  });
+
+  it("open_plan_finder: without a plan finder the user is told so", async () => {
     const notify = vi.fn();
     draw({ type: "button", props: { label: "Find the right plan" }, action: { type: "open_plan_finder", product: "tv" } }, { notify });
     await userEvent.click(screen.getByRole("button", { name: "Find the right plan" }));
-    expect(notify).toHaveBeenCalledWith("The plan finder for tv is not available yet.");
+    expect(notify).toHaveBeenCalledWith("The plan finder for tv is not available here.");
   });
 
-  it("track: recorded without navigating or notifying", async () => {
+  it("track: reported as a click, without navigating or notifying", async () => {
     const notify = vi.fn();
-    draw({ type: "button", props: { label: "Like" }, action: { type: "track", event: "liked", properties: { a: 1 } } }, { notify });
+    const report = vi.fn();
+    draw({ type: "button", id: "like", props: { label: "Like" }, action: { type: "track", event: "liked", properties: { a: 1 } } }, { notify, report }, inSection);
     await userEvent.click(screen.getByRole("button", { name: "Like" }));
     expect(notify).not.toHaveBeenCalled();
-    expect(interactionLog.at(-1)).toMatchObject({ kind: "track", detail: { event: "liked", properties: { a: 1 } } });
+    expect(report.mock.calls[0][0]).toEqual({ kind: "click", section_id: "product-mobile", component_id: "like" });
+    expect(interactionLog.at(-1)).toMatchObject({ kind: "click", action: "track:liked" });
+  });
+
+  it("impressions: a card half on screen is reported once, with its offer", () => {
+    const observers: { callback: IntersectionObserverCallback; element?: Element }[] = [];
+    vi.stubGlobal(
+      "IntersectionObserver",
+      class {
+        constructor(readonly callback: IntersectionObserverCallback) {
+          observers.push(this as unknown as { callback: IntersectionObserverCallback });
+        }
+        observe(element: Element) {
+          (this as unknown as { element: Element }).element = element;
+        }
+        disconnect() {}
+      },
+    );
+    const report = vi.fn();
+    draw({ type: "card", id: "card-9", props: { offer_id: "o9" }, children: [text("t", "Seen")] }, { report }, { sectionId: "product-tv" });
+    const seen = (visible: boolean) =>
+      act(() => observers.forEach((o) => o.callback([{ isIntersecting: visible } as IntersectionObserverEntry], {} as IntersectionObserver)));
+    seen(false);
+    expect(report).not.toHaveBeenCalled();
+    seen(true);
+    seen(true);
+    expect(report).toHaveBeenCalledTimes(1);
+    expect(report).toHaveBeenCalledWith({ kind: "impression", section_id: "product-tv", component_id: "card-9", offer_id: "o9" }, { urgent: undefined });
+    vi.unstubAllGlobals();
   });
 
   it("an unknown action type gives a disabled control", () => {

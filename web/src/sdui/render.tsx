@@ -17,7 +17,7 @@ import { Card, CardContent, CardFooter } from "@/components/ui/card";
 import { Separator } from "@/components/ui/separator";
 import { cn } from "@/lib/utils";
 
-import { type ActionHandlers, performAction, recordInteraction, safeHref } from "./actions";
+import { type ActionHandlers, type ActionScope, performAction, reportInteraction, safeHref } from "./actions";
 import type { SduiAction, SduiNode } from "./types";
 
 export const COMPONENT_TYPES = [
@@ -48,6 +48,46 @@ const RenderContext = React.createContext<RenderOptions>(noop);
 
 export function SduiProvider({ value, children }: { value: RenderOptions; children: React.ReactNode }) {
   return <RenderContext.Provider value={value}>{children}</RenderContext.Provider>;
+}
+
+const ScopeContext = React.createContext<ActionScope>({});
+
+/** The feed section (and, inside a card, the card and its offer) interactions are reported for. */
+export function SduiScope({ value, children }: { value: ActionScope; children: React.ReactNode }) {
+  const outer = React.useContext(ScopeContext);
+  const merged = React.useMemo(() => ({ ...outer, ...value }), [outer, value.sectionId, value.cardId, value.offerId]); // eslint-disable-line react-hooks/exhaustive-deps
+  return <ScopeContext.Provider value={merged}>{children}</ScopeContext.Provider>;
+}
+
+const impressions = new Set<string>();
+
+/** Forget which sections and cards were seen (on logout: the next user's impressions count again). */
+export function forgetImpressions(): void {
+  impressions.clear();
+}
+
+/**
+ * Report an impression the first time half of `ref`'s element is on screen (once per page and
+ * user for each section and card). Nothing without a section, a node id or an IntersectionObserver.
+ */
+export function useImpression(ref: React.RefObject<Element | null>, node: SduiNode, scope: ActionScope): void {
+  const handlers = React.useContext(RenderContext);
+  const key = `${scope.sectionId ?? ""}|${node.id ?? ""}`;
+  React.useEffect(() => {
+    const element = ref.current;
+    if (!element || !scope.sectionId || !node.id || typeof IntersectionObserver === "undefined" || impressions.has(key)) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (!entries.some((e) => e.isIntersecting) || impressions.has(key)) return;
+        impressions.add(key);
+        observer.disconnect();
+        reportInteraction(handlers, "impression", node, scope);
+      },
+      { threshold: 0.5 },
+    );
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [key, handlers, node, scope, ref]);
 }
 
 /** Render one node (and its subtree). */
@@ -200,9 +240,21 @@ function CarouselView({ node }: { node: SduiNode }) {
 function CardView({ node }: { node: SduiNode }) {
   const { dismissed } = React.useContext(RenderContext);
   const offerId = str(node.props?.offer_id);
+  const scope = React.useMemo(() => ({ cardId: node.id, offerId: offerId || undefined }), [node.id, offerId]);
   if (offerId && dismissed.has(offerId)) return null;
   return (
+    <SduiScope value={scope}>
+      <CardBody node={node} offerId={offerId} />
+    </SduiScope>
+  );
+}
+
+function CardBody({ node, offerId }: { node: SduiNode; offerId: string }) {
+  const ref = React.useRef<HTMLDivElement>(null);
+  useImpression(ref, node, React.useContext(ScopeContext));
+  return (
     <Card
+      ref={ref}
       data-sdui-type="card"
       data-sdui-id={node.id}
       data-offer-id={offerId || undefined}
@@ -314,6 +366,8 @@ export function ActionControl({
   variant: Variant;
 }) {
   const handlers = React.useContext(RenderContext);
+  const scope = React.useContext(ScopeContext);
+  const [busy, setBusy] = React.useState(false);
   const className = cn(buttonVariants({ variant, size: "sm" }), variant === "link" && "px-0", "w-fit");
   const common = { "data-sdui-type": node.type, "data-sdui-id": node.id, "data-action": action.type };
   if (action.type === "open_url") {
@@ -326,7 +380,7 @@ export function ActionControl({
         target="_blank"
         rel="noopener noreferrer"
         className={className}
-        onClick={() => recordInteraction("click", node, { url: href })}
+        onClick={() => reportInteraction(handlers, "click", node, scope, { action: "open_url" })}
       >
         {label}
         <ExternalLink aria-hidden="true" />
@@ -346,7 +400,7 @@ export function ActionControl({
         className={className}
         onClick={(event) => {
           event.preventDefault();
-          performAction(action, node, handlers);
+          void performAction(action, node, handlers, scope);
         }}
       >
         <Smartphone aria-hidden="true" />
@@ -370,7 +424,16 @@ export function ActionControl({
       variant={variant}
       size="sm"
       className={className}
-      onClick={() => performAction(action, node, handlers)}
+      disabled={busy}
+      aria-busy={busy || undefined}
+      onClick={() => {
+        // A select_plan waits for the server: one choice per click, not one per impatient click.
+        const pending = performAction(action, node, handlers, scope);
+        if (pending instanceof Promise) {
+          setBusy(true);
+          void pending.finally(() => setBusy(false));
+        }
+      }}
     >
       {label}
     </Button>
