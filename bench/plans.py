@@ -11,10 +11,13 @@ One run (about a minute with the defaults; docs/benchmarks.md, "The plan finder"
    and loads it with wrk pinned to the other, authenticated as alice: the same answers over and
    over (cached), and answers that differ at every request (every request misses the answer
    cache and is matched and ranked; the catalogue index stays built), each at 1 and 16
+   connections; the plan filter's fast path (plans/filter_fast.py) answers them, and its
+   outcomes during each measured run are read from the server's ``/metrics``;
+4. the same project with ``PLANS_FAST_PATH=false`` (the view alone), cached answers at 1 and 16
    connections;
-4. serves bench/bare_asgi.py with the cached answer's bytes from Redis, same command and
+5. serves bench/bare_asgi.py with the cached answer's bytes from Redis, same command and
    pinning, at 1 and 16 connections (the baseline);
-5. prints the table, writes bench/results/plans-<time>/ and its section of docs/benchmarks.md
+6. prints the table, writes bench/results/plans-<time>/ and its section of docs/benchmarks.md
    (between ``<!-- plans-bench:start -->`` and ``<!-- plans-bench:end -->``); stops its servers
    and deletes its Redis keys whatever happens.
 
@@ -128,6 +131,7 @@ class Row:
     command: str
     result: WrkResult
     server_cpu_s: float | None
+    outcomes: dict[str, int] | None = None  # the fast path's, during the measured run
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -254,6 +258,26 @@ def micro(rounds: int = 2000) -> list[dict[str, Any]]:
 
 # --- measuring ----------------------------------------------------------------------------------
 
+FAST_PATH_METRIC = 'homeservice_plans_filter_fast_path_requests_total{outcome="'
+
+
+def fast_path_outcomes(port: int) -> dict[str, int]:
+    """The plan filter fast path's request counts by outcome, from the server's /metrics."""
+    text = http_request(port, "GET", "/metrics", headers={}).body.decode()
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith(FAST_PATH_METRIC):
+            labels, _, value = line.rpartition(" ")
+            found[labels.removeprefix(FAST_PATH_METRIC).removesuffix('"}')] = int(float(value))
+    return found
+
+
+def outcomes_text(outcomes: dict[str, int] | None) -> str:
+    if outcomes is None:
+        return ""
+    shown = [f"{name} {count:,}" for name, count in outcomes.items() if count]
+    return ", ".join(shown) or "none"
+
 
 def wrk_command(settings: WrkSettings, url: str, headers: list[str], script: Path, *, args: list[str]) -> list[str]:
     """bench/wrk.py's command with a Lua script (and its arguments after ``--``)."""
@@ -274,6 +298,7 @@ def measure(
     wrk_cpu: int | None,
     token: str,
     out_dir: Path,
+    metrics: bool = False,
 ) -> Row:
     settings = WrkSettings(threads=1, connections=connections, duration_s=config.duration_s, timeout_s=5, cpu=wrk_cpu)
     url = f"http://127.0.0.1:{server.port}{path}"
@@ -293,17 +318,31 @@ def measure(
     shown = shlex.join(command).replace(f"{ROOT}/", "")
     shown = shown.replace(token, "<access token>") if token else shown
     say(f"{target}: {shown}")
+    counted = fast_path_outcomes(server.port) if metrics else None
     before = server.cpu_seconds()
     output = run_wrk(command, timeout_s=config.duration_s + timeout)
     after = server.cpu_seconds()
+    outcomes = None
+    if counted is not None:
+        now = fast_path_outcomes(server.port)
+        outcomes = {name: now.get(name, 0) - counted.get(name, 0) for name in now}
     key = f"{server.name}-{case}-{connections}"
     (out_dir / f"wrk-{key}.txt").write_text(f"$ {shown}\n\n# warm-up\n{warm}\n# measured\n{output}")
     result = parse_wrk(output)
     cpu = after - before if before is not None and after is not None else None
-    row = Row(target=target, case=case, connections=connections, command=shown, result=result, server_cpu_s=cpu)
+    row = Row(
+        target=target,
+        case=case,
+        connections=connections,
+        command=shown,
+        result=result,
+        server_cpu_s=cpu,
+        outcomes=outcomes,
+    )
     say(
         f"{target}, {connections} connection(s): {result.requests_per_s:,.0f} req/s, "
         f"p50 {result.latency_p50_ms:.2f} ms, p99 {result.latency_p99_ms:.2f} ms, errors {result.errors}"
+        + (f"; fast path: {outcomes_text(outcomes)}" if outcomes is not None else "")
     )
     return row
 
@@ -318,7 +357,7 @@ def _ms(value: float) -> str:
 def verdicts(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
-        if row.target.startswith("bare"):
+        if row.target.startswith("bare") or row.target.endswith("view only"):
             continue
         p99 = row.result.latency_p99_ms
         met = "met" if p99 <= TARGET_P99_MS and not row.result.errors else "**NOT met**"
@@ -330,8 +369,8 @@ def table(rows: list[Row]) -> list[str]:
     baselines = {row.connections: row for row in rows if row.target.startswith("bare")}
     out = [
         "| target | connections | req/s | p50 | p90 | p99 | ÷ baseline req/s (same connections) "
-        "| server CPU per request | bytes/response | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| server CPU per request | bytes/response | errors | fast path outcomes (measured run) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         base = baselines.get(row.connections)
@@ -340,7 +379,7 @@ def table(rows: list[Row]) -> list[str]:
             f"| {row.target} | {row.connections} | {row.result.requests_per_s:,.0f} | {_ms(row.result.latency_p50_ms)} "
             f"| {_ms(row.result.latency_p90_ms)} | {_ms(row.result.latency_p99_ms)} | {report.fmt(ratio, '.3f')} "
             f"| {report.fmt(row.cpu_ms_per_request, '.3f', ' ms')} | {row.result.bytes_per_response:,.0f} "
-            f"| {row.result.errors} |"
+            f"| {row.result.errors} | {outcomes_text(row.outcomes)} |"
         )
     return out
 
@@ -372,6 +411,13 @@ def markdown(rows: list[Row], context: dict[str, Any]) -> str:
         "and extras; the warm-up uses other answers than the measured run), so every request misses "
         f"the answer cache and is matched and ranked; {context['answer_keys']:,} answers were in Redis "
         "after the run. The catalogue index was built once per server, before the warm-up.",
+        "- The project rows are answered by the plan filter's fast path (plans/filter_fast.py, in ASGI "
+        "before Django: token checked, body parsed and checked by the view's own parser and serializer, "
+        "answers checked, matched and ranked by the plan finder's functions, one `MGET` and one "
+        "pipeline to Redis); the last column counts its outcomes during each measured run, read from "
+        "the server's `/metrics` (`cached`, `computed`: answered by it; anything else went to the view). "
+        "The view-only rows: the same project with `PLANS_FAST_PATH=false`, every request through "
+        "Django, DRF, the JWT user lookup and the view.",
         "- Every request also records the user's newest request (a Redis `SET`) and marks a refinement "
         "as queued (`ADD`); one user's requests share a queued refinement, and no worker runs, so after "
         "the first request (and once per `PLANS_ENRICH_DEDUPE_SECONDS`) the mark is found and no Celery "
@@ -496,7 +542,16 @@ def bench(config: Config, cleanup: list[Server], clients: list[redis.Redis]) -> 
     distinct_script = out_dir / "distinct.lua"
     distinct_script.write_text(DISTINCT_SCRIPT)
 
-    def load(server: Server, target: str, case: str, connections: int, path: str, headers: dict[str, str]) -> Row:
+    def load(
+        server: Server,
+        target: str,
+        case: str,
+        connections: int,
+        path: str,
+        headers: dict[str, str],
+        *,
+        metrics: bool = False,
+    ) -> Row:
         return measure(
             server=server,
             target=target,
@@ -509,12 +564,21 @@ def bench(config: Config, cleanup: list[Server], clients: list[redis.Redis]) -> 
             wrk_cpu=wrk_cpu,
             token=token,
             out_dir=out_dir,
+            metrics=metrics,
         )
 
     rows: list[Row] = []
     for connections in CONNECTIONS:
         rows.append(
-            load(project, f"Home Service POST {FILTER_PATH}, cached answers", "cached", connections, FILTER_PATH, auth)
+            load(
+                project,
+                f"Home Service POST {FILTER_PATH}, cached answers",
+                "cached",
+                connections,
+                FILTER_PATH,
+                auth,
+                metrics=True,
+            )
         )
         rows.append(
             load(
@@ -524,9 +588,34 @@ def bench(config: Config, cleanup: list[Server], clients: list[redis.Redis]) -> 
                 connections,
                 FILTER_PATH,
                 auth,
+                metrics=True,
             )
         )
     project.stop()
+
+    view_port = free_port()
+    view_only = Server(
+        "view-only",
+        server_command(PROJECT_APP, view_port, server_cpu, python),
+        port=view_port,
+        env={**serve_env, "PLANS_FAST_PATH": "false"},
+        log=out_dir / "view-only.log",
+    )
+    cleanup.append(view_only)
+    view_only.wait_ready("/readyz", headers={})
+    for connections in CONNECTIONS:
+        rows.append(
+            load(
+                view_only,
+                f"Home Service POST {FILTER_PATH}, cached answers, view only",
+                "cached",
+                connections,
+                FILTER_PATH,
+                auth,
+                metrics=True,
+            )
+        )
+    view_only.stop()
     answer_keys = services.count_prefixed(client, f"{KEY_PREFIX}:*plans:filter:*")
 
     client.set(ANSWER_KEY, answer.body)

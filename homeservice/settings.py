@@ -194,6 +194,9 @@ PLANS_ENRICH = env.bool("PLANS_ENRICH", default=True)
 # A user's requests while their enrichment is queued share it (it refines the newest); the mark
 # is cleared when the task starts, and lasts this long at most (a worker that is down).
 PLANS_ENRICH_DEDUPE_SECONDS = env.int("PLANS_ENRICH_DEDUPE_SECONDS", default=30)
+# Answer POST /api/v1/plans/filter/ in ASGI before Django when it can be answered exactly as the
+# view would (plans/filter_fast.py); needs Redis for the cache and the feed documents' generations.
+PLANS_FAST_PATH = env.bool("PLANS_FAST_PATH", default=True)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

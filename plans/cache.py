@@ -46,6 +46,12 @@ def _failed(operation: str) -> None:
     logger.warning("plan finder cache %s failed; answering without it", operation, exc_info=True)
 
 
+def usable() -> bool:
+    """False while this process skips the cache after an error, or owes it a version bump
+    (the plan filter's fast path then leaves the request to the view)."""
+    return _available() and not _bump_pending
+
+
 def reset() -> None:
     """Forget earlier failures (tests)."""
     global _down_until, _bump_pending
@@ -82,7 +88,7 @@ def bump_version() -> None:
         _failed("version bump")
 
 
-def _result_key(catalogue_version: str, digest: str) -> str:
+def result_key(catalogue_version: str, digest: str) -> str:
     return f"plans:filter:{catalogue_version}:{digest}"
 
 
@@ -90,7 +96,7 @@ def result_get(catalogue_version: str, digest: str) -> Any:
     if not _available():
         return None
     try:
-        return cache.get(_result_key(catalogue_version, digest))
+        return cache.get(result_key(catalogue_version, digest))
     except Exception:
         _failed("get")
         return None
@@ -100,13 +106,17 @@ def result_set(catalogue_version: str, digest: str, value: Any) -> None:
     if not _available():
         return
     try:
-        cache.set(_result_key(catalogue_version, digest), value, timeout=settings.PLANS_CACHE_TTL_SECONDS)
+        cache.set(result_key(catalogue_version, digest), value, timeout=settings.PLANS_CACHE_TTL_SECONDS)
     except Exception:
         _failed("set")
 
 
-def _latest_key(user_id: int) -> str:
+def latest_key(user_id: int) -> str:
     return f"plans:latest:{user_id}"
+
+
+def latest_value(request_id: str, answers: dict[str, Any]) -> dict[str, Any]:
+    return {"request_id": request_id, "answers": answers}
 
 
 def latest_request_set(user_id: int, request_id: str, answers: dict[str, Any]) -> None:
@@ -114,8 +124,8 @@ def latest_request_set(user_id: int, request_id: str, answers: dict[str, Any]) -
         return
     try:
         cache.set(
-            _latest_key(user_id),
-            {"request_id": request_id, "answers": answers},
+            latest_key(user_id),
+            latest_value(request_id, answers),
             timeout=settings.PLANS_LATEST_REQUEST_TTL_SECONDS,
         )
     except Exception:
@@ -127,14 +137,14 @@ def latest_request(user_id: int) -> dict[str, Any] | None:
     if not _available():
         return None
     try:
-        found = cache.get(_latest_key(user_id))
+        found = cache.get(latest_key(user_id))
     except Exception:
         _failed("latest request get")
         return None
     return found if isinstance(found, dict) else None
 
 
-def _enrich_key(user_id: int) -> str:
+def enrich_key(user_id: int) -> str:
     return f"plans:enrich:{user_id}"
 
 
@@ -144,7 +154,7 @@ def enrich_mark(user_id: int) -> bool:
     if not _available():
         return True
     try:
-        return bool(cache.add(_enrich_key(user_id), 1, timeout=settings.PLANS_ENRICH_DEDUPE_SECONDS))
+        return bool(cache.add(enrich_key(user_id), 1, timeout=settings.PLANS_ENRICH_DEDUPE_SECONDS))
     except Exception:
         _failed("enrich mark")
         return True
@@ -154,6 +164,6 @@ def enrich_clear(user_id: int) -> None:
     if not _available():
         return
     try:
-        cache.delete(_enrich_key(user_id))
+        cache.delete(enrich_key(user_id))
     except Exception:
         _failed("enrich clear")

@@ -144,6 +144,15 @@ def catalogue() -> Catalogue:
     return current
 
 
+def loaded_catalogue() -> Catalogue | None:
+    """This process's catalogue if it is one ``catalogue()`` would still use under the same
+    version (not older than ``PLANS_CACHE_TTL_SECONDS``); None otherwise. No I/O."""
+    current = _current
+    if current is None or time.monotonic() - current.built_at >= float(settings.PLANS_CACHE_TTL_SECONDS):
+        return None
+    return current
+
+
 def questions_json() -> bytes:
     """``GET /api/v1/plans/questions/``: the active questions, encoded."""
     return catalogue().questions_json
@@ -172,7 +181,14 @@ def plans_matching(*, answers: Any) -> Found:
     cached = cache.result_get(index.version, digest)
     if isinstance(cached, dict):
         return Found(catalogue=current, answers=normalised, total=int(cached["total"]), plans=cached["plans"])
+    computed = answer_of(index, normalised)
+    cache.result_set(index.version, digest, computed)
+    return Found(catalogue=current, answers=normalised, total=computed["total"], plans=computed["plans"])
+
+
+def answer_of(index: CatalogueIndex, normalised: dict[str, Any]) -> dict[str, Any]:
+    """``{"total", "plans"}`` for normalised answers: matched and ranked, the first
+    ``PLANS_FILTER_LIMIT`` plans as documents (what the answer cache holds)."""
     match = index.match(normalised)
     plans = documents_of(index, rank(match.matched, match.preferences, limit=settings.PLANS_FILTER_LIMIT))
-    cache.result_set(index.version, digest, {"total": match.total, "plans": plans})
-    return Found(catalogue=current, answers=normalised, total=match.total, plans=plans)
+    return {"total": match.total, "plans": plans}

@@ -44,22 +44,27 @@ def plans_filter(*, user_id: int, answers: Any, request_id: str | None = None) -
     cache.latest_request_set(user_id, request_id, found.answers)
     if settings.PLANS_ENRICH:
         transaction.on_commit(lambda: plans_enrich_soon(user_id=user_id, request_id=request_id, answers=found.answers))
-    return {
-        "request_id": request_id,
-        "refined": False,
-        "superseded": False,
-        "total": found.total,
-        "plans": found.plans,
-    }
+    return filter_answer(request_id=request_id, total=found.total, plans=found.plans)
+
+
+def filter_answer(*, request_id: str, total: int, plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """The synchronous answer's shape (the refined one adds ``type`` and sets ``refined``)."""
+    return {"request_id": request_id, "refined": False, "superseded": False, "total": total, "plans": plans}
 
 
 def plans_enrich_soon(*, user_id: int, request_id: str, answers: dict[str, Any]) -> bool:
     """Queue the enrichment of the user's newest request, unless one is queued already (it will
     refine the newest request when it runs: a burst of requests costs one task). True if queued."""
-    from .tasks import plans_enrich_task  # tasks import this module
-
     if not cache.enrich_mark(user_id):
         return False
+    return plans_enrich_queue(user_id=user_id, request_id=request_id, answers=answers)
+
+
+def plans_enrich_queue(*, user_id: int, request_id: str, answers: dict[str, Any]) -> bool:
+    """Send the enrichment task once the user's queued mark is set (``cache.enrich_mark``);
+    on failure the mark is cleared and the answer goes out without its refinement."""
+    from .tasks import plans_enrich_task  # tasks import this module
+
     try:
         # No publish retries: with the broker down the answer goes out at once, without its refinement.
         plans_enrich_task.apply_async(

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
+from django.contrib.auth.models import User
 from django.core.cache import cache as django_cache
+from rest_framework_simplejwt.tokens import AccessToken
 
-from plans import cache, selectors
+from plans import cache, fast_users, selectors
 from plans.demo import DEMO_QUESTIONS
 from plans.services import question_upsert
 from products.models import Plan, Product
 from tests.factories import PlanFactory, ProductFactory
+from tests.plans.filter_clients import FastPathClient, ViewClient
+from tests.recommendations.conftest import embedded_redis_url, feed_doc_redis  # noqa: F401  # fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +73,58 @@ def shop(db: None) -> Shop:
     for spec in DEMO_QUESTIONS:
         question_upsert(spec=spec)
     return Shop(products={"mobile": mobile, "broadband": broadband, "energy": energy}, plans=plans)
+
+
+# --- the filter's two clients (filter_clients.py) -------------------------------------------------
+
+
+@pytest.fixture
+def plans_redis(settings: Any, request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """What the fast path needs: the plan finder's cache in Redis (django-redis) and the feed
+    documents' Redis. With REDIS_URL both are the suite's Redis; without it, an embedded one for
+    both (the cache becomes django-redis on it for this test). This run's keys are deleted before
+    and after."""
+    docs_redis = request.getfixturevalue("feed_doc_redis")  # FEED_DOC_REDIS_URL set
+    if not settings.REDIS_URL:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": settings.FEED_DOC_REDIS_URL,
+                "KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+            }
+        }
+
+    def clean() -> None:
+        cache.reset()
+        selectors.reset()
+        fast_users.reset()
+        django_cache.delete_pattern("plans:*")  # type: ignore[attr-defined]  # django-redis
+        for key in docs_redis.scan_iter(f"{settings.REDIS_KEY_PREFIX}:plansuser:*"):
+            docs_redis.delete(key)
+
+    clean()
+    yield docs_redis
+    clean()
+
+
+@pytest.fixture(params=["view", "fast path"])
+def filter_client(request: pytest.FixtureRequest, user: User, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A client of the plan filter with ``user``'s token: the view, or the fast path checked
+    against the view. With the fast path, enrichment tasks are not run (tasks are eager in tests,
+    and the fast path publishes from a worker thread); tests that look at them patch the publish."""
+    from plans.tasks import plans_enrich_task
+
+    if request.param == "view":
+        client: ViewClient | FastPathClient = ViewClient()
+        loop = None
+    else:
+        request.getfixturevalue("plans_redis")
+        monkeypatch.setattr(plans_enrich_task, "apply_async", lambda **kwargs: None)
+        loop = asyncio.new_event_loop()
+        client = FastPathClient(loop=loop)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    yield client
+    if isinstance(client, FastPathClient):
+        client.close()
+    if loop is not None:
+        loop.close()
