@@ -21,12 +21,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from products.models import Product
 from ui_templates.selectors import published_templates
 
 from . import fragments
 from .feed import FeedInputs, OfferData, ProductInfo, build_section
 from .fragment_index import (
+    FeedProduct,
     deals_inputs,
     generic_index,
     offer_index,
@@ -79,7 +79,7 @@ def user_product_section(
     if product.pk in offer_versions:
         version = personal_version(offers_version=offer_versions[product.pk], product=product, templates=templates)
         key = personal_key(user_id=user.pk, product_slug=product.slug, client_version=client_version, version=version)
-    elif product.latest_snapshot_id:  # type: ignore[attr-defined]
+    elif product.latest_snapshot_id:
         version = generic_index(product, templates=templates, now=now, stale_after=settings.DEALS_STALE_AFTER).version
         key = generic_key(product_slug=product.slug, client_version=client_version, version=version)
     else:
@@ -123,12 +123,12 @@ def generic_sections(
 
 
 def _generic_for(
-    *, products: list[Product], templates: str, client_versions: Collection[int | None], now: datetime
+    *, products: list[FeedProduct], templates: str, client_versions: Collection[int | None], now: datetime
 ) -> dict[tuple[int | None, str], Section | None]:
     """``products``' generic sections per client version, through the fragment caches."""
-    keys: dict[str, tuple[int | None, Product]] = {}
+    keys: dict[str, tuple[int | None, FeedProduct]] = {}
     for product in products:
-        if not product.latest_snapshot_id:  # type: ignore[attr-defined]
+        if not product.latest_snapshot_id:
             continue
         version = generic_index(product, templates=templates, now=now, stale_after=settings.DEALS_STALE_AFTER).version
         for client_version in client_versions:

@@ -15,22 +15,19 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from products.models import Product
 from ui_templates.selectors import published_templates
 
 from . import fragments
 from .feed import FeedInputs, OfferData, ProductInfo, assemble_feed, build_feed, build_section
+from .feed_plan import PlannedSection, plan_feed, render_inputs
 from .fragment_index import (
     deals_inputs,
-    generic_index,
     live_offers,
     offer_index,
     offers_clicked,
-    personal_version,
     products_for_feed,
     templates_revision,
 )
-from .fragments.keys import generic_key, personal_key
 from .models import Offer
 
 
@@ -72,7 +69,7 @@ def home_feed_inputs(*, user: User, now: datetime) -> FeedInputs:
     return FeedInputs(
         products=[ProductInfo(slug=p.slug, name=p.name) for p in products],
         offers=offers,
-        deals=deals_inputs([p for p in products if p.latest_snapshot_id]),  # type: ignore[attr-defined]
+        deals=deals_inputs([p for p in products if p.latest_snapshot_id]),
         templates=published_templates(),
     )
 
@@ -118,56 +115,47 @@ def home_feed_document(
     stale_after = settings.DEALS_STALE_AFTER
     products = products_for_feed()
     offers = offer_index(user=user, product_ids=[p.pk for p in products], now=now)
-    offer_versions = offers.versions
-    templates = templates_revision()
-    wanted: list[tuple[str, Product]] = []
-    turns_stale: list[datetime] = []
-    for product in products:
-        if product.pk in offer_versions:
-            version = personal_version(offers_version=offer_versions[product.pk], product=product, templates=templates)
-            key = personal_key(
-                user_id=user.pk, product_slug=product.slug, client_version=client_version, version=version
-            )
-        elif product.latest_snapshot_id:  # type: ignore[attr-defined]
-            generic = generic_index(product, templates=templates, now=now, stale_after=stale_after)
-            if generic.turns_stale_at is not None:
-                turns_stale.append(generic.turns_stale_at)
-            key = generic_key(product_slug=product.slug, client_version=client_version, version=generic.version)
-        else:
-            continue
-        wanted.append((key, product))
+    plan = plan_feed(
+        user_id=user.pk,
+        products=products,
+        offers=offers,
+        templates=templates_revision(),
+        client_version=client_version,
+        now=now,
+        stale_after=stale_after,
+    )
 
     def render(missing: list[str]) -> dict[str, dict[str, Any] | None]:
-        by_key = {key: product for key, product in wanted if key in set(missing)}
-        inputs = _inputs_for(user=user, products=list(by_key.values()), offer_versions=offer_versions, now=now)
+        wanted = [s for s in plan.sections if s.key in set(missing)]
+        inputs = _inputs_for(user=user, sections=wanted, now=now)
         return {
-            key: build_section(
-                product=ProductInfo(slug=product.slug, name=product.name),
+            s.key: build_section(
+                product=ProductInfo(slug=s.product.slug, name=s.product.name),
                 inputs=inputs,
                 now=now,
                 stale_after=stale_after,
                 client_version=client_version,
             )
-            for key, product in by_key.items()
+            for s in wanted
         }
 
-    sections = fragments.store().get_sections([key for key, _ in wanted], render)
-    feed = assemble_feed(sections=[s for key, _ in wanted if (s := sections[key]) is not None], now=now)
-    ends = [moment for moment in (offers.expires_at, *turns_stale) if moment is not None]
-    return HomeFeedDocument(feed=feed, valid_until=min(ends, default=None))
+    keys = [s.key for s in plan.sections]
+    sections = fragments.store().get_sections(keys, render)
+    feed = assemble_feed(sections=[s for key in keys if (s := sections[key]) is not None], now=now)
+    return HomeFeedDocument(feed=feed, valid_until=plan.valid_until)
 
 
-def _inputs_for(*, user: User, products: list[Product], offer_versions: dict[int, str], now: datetime) -> FeedInputs:
-    """What rendering ``products``' sections needs: their offers or deal snapshots, and the
-    live templates (a query each, only for what is needed)."""
-    personal = [p.pk for p in products if p.pk in offer_versions]
+def _inputs_for(*, user: User, sections: list[PlannedSection], now: datetime) -> FeedInputs:
+    """What rendering ``sections`` needs: their offers or deal snapshots, and the live templates
+    (a query each, only for what is needed)."""
+    personal = [s.product.pk for s in sections if s.personal]
     offers: dict[str, list[OfferData]] = {}
     if personal:
         for offer in offers_live_for_user(user=user, product_ids=personal, now=now):
             offers.setdefault(offer.product.slug, []).append(offer_data(offer))
-    generic = [p for p in products if p.pk not in offer_versions]
-    return FeedInputs(
-        products=[ProductInfo(slug=p.slug, name=p.name) for p in products],
+    generic = [s.product for s in sections if not s.personal]
+    return render_inputs(
+        sections=sections,
         offers=offers,
         deals=deals_inputs(generic) if generic else {},
         templates=published_templates(),
