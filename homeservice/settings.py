@@ -177,6 +177,11 @@ FEED_DOC_CACHE = env.bool("FEED_DOC_CACHE", default=True)
 FEED_DOC_REDIS_URL = env.str("FEED_DOC_REDIS_URL", default="") or REDIS_URL
 FEED_DOC_TTL_SECONDS = env.int("FEED_DOC_TTL_SECONDS", default=60)
 FEED_FAST_PATH = env.bool("FEED_FAST_PATH", default=True)
+# The fast path builds the documents it lacks itself (recommendations/feed_build.py: PostgreSQL
+# only), with a small pool of asyncio connections per server process.
+FEED_FAST_BUILD = env.bool("FEED_FAST_BUILD", default=True)
+FEED_FAST_BUILD_DB_POOL_SIZE = env.int("FEED_FAST_BUILD_DB_POOL_SIZE", default=4)
+FEED_FAST_BUILD_DB_TIMEOUT_SECONDS = env.float("FEED_FAST_BUILD_DB_TIMEOUT_SECONDS", default=2.0)
 # Server processes (homeservice/asgi.py): the garbage collector's first threshold; 0 keeps Python's.
 SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=50_000)
 # After a user's offers change, a worker renders their feed again (recommendations/tasks.py,

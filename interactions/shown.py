@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.typing import EncodableT, FieldT
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ def _client() -> redis.Redis | None:
     return client
 
 
+def shown_fields(sections: Sequence[Mapping[str, Any]]) -> dict[FieldT, EncodableT]:
+    """The record's fields for ``sections``: section id -> source."""
+    return {str(s["id"]): str(s.get("source", "")) for s in sections}
+
+
 def shown_record(*, user_id: int, sections: Sequence[Mapping[str, Any]]) -> None:
     """Remember that ``sections`` (a feed document's) were built for ``user_id``; never raises."""
     client = _client()
@@ -50,7 +56,7 @@ def shown_record(*, user_id: int, sections: Sequence[Mapping[str, Any]]) -> None
         return
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.hset(shown_key(user_id), mapping={str(s["id"]): str(s.get("source", "")) for s in sections})
+        pipe.hset(shown_key(user_id), mapping=shown_fields(sections))
         pipe.expire(shown_key(user_id), settings.INTERACTIONS_SHOWN_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError:

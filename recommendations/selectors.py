@@ -9,7 +9,8 @@ index: three small queries), then takes the sections from L1/L2 and renders only
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -31,7 +32,38 @@ from .fragment_index import (
 from .models import Offer
 
 
-def offer_data(offer: Offer) -> OfferData:
+class OfferFields(Protocol):
+    """An offer's fields as rendering reads them: an ``Offer``, or a row of feed_sql.py."""
+
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def image_url(self) -> str: ...
+    @property
+    def price_amount(self) -> Decimal | None: ...
+    @property
+    def price_currency(self) -> str: ...
+    @property
+    def price_period(self) -> str: ...
+    @property
+    def cta_label(self) -> str: ...
+    @property
+    def cta_url(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def data(self) -> Any: ...
+
+
+def offer_data(offer: OfferFields) -> OfferData:
     price = None
     if offer.price_amount is not None:
         price = {"amount": str(offer.price_amount), "currency": offer.price_currency, "period": offer.price_period}

@@ -145,6 +145,59 @@ def _guarded(value: Value, path: str) -> Value:
     return run
 
 
+# Bindings that only name a field (``offer.title``) are looked up directly in the plain data when
+# every step is a key of a plain dict; anything else (a missing key, another type, a name that is
+# also a dict method, a filter, an operator) is evaluated by Jinja2, so the result and the errors
+# are Jinja2's. Jinja2 sets up a context per evaluation, which cost most of a section's render.
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_JINJA_WORDS = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else", "loop"}
+)
+_BINDING = re.compile(r"\{\{(?P<expr>(?:(?!\}\}).)*)\}\}", re.DOTALL)
+_MISSING = object()
+
+
+def _simple_path(expression: str) -> tuple[str, ...] | None:
+    """The steps of an expression that only names a field, else None."""
+    if not _PATH.match(expression):
+        return None
+    parts = tuple(expression.split("."))
+    if parts[0] in _JINJA_WORDS or any(hasattr(dict, part) for part in parts[1:]):
+        return None
+    return parts
+
+
+def _looked_up(parts: tuple[str, ...], context: Mapping[str, Any]) -> Any:
+    """The field ``parts`` names, or _MISSING when Jinja2 must decide."""
+    value = context.get(parts[0], _MISSING)
+    if value is _MISSING:
+        return _MISSING  # a Jinja2 global, or an error Jinja2 reports
+    for part in parts[1:]:
+        if type(value) is not dict or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _interpolation(raw: str) -> list[str | tuple[str, ...]] | None:
+    """A string of plain text and field bindings (``"{{ section_id }}-offers"``) as its pieces,
+    else None (Jinja2 renders it). Text Jinja2 would treat specially is left to Jinja2: tags,
+    comments, line endings it normalises, and the one trailing newline it drops."""
+    pieces: list[str | tuple[str, ...]] = []
+    end = 0
+    for match in _BINDING.finditer(raw):
+        parts = _simple_path(match.group("expr").strip())
+        if parts is None:
+            return None
+        pieces.extend([raw[end : match.start()], parts])
+        end = match.end()
+    pieces.append(raw[end:])
+    texts = [piece for piece in pieces if isinstance(piece, str)]
+    if raw.endswith("\n") or any(mark in text for text in texts for mark in ("{{", "}}", "{%", "%}", "{#", "#}", "\r")):
+        return None
+    return [piece for piece in pieces if piece != ""]
+
+
 def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
     if isinstance(raw, str) and "{{" in raw:
         try:
@@ -158,9 +211,33 @@ def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
                         value._fail_with_undefined_error()  # a missing field is an error, not null
                     return value
 
-                return _guarded(evaluate, path)
+                steps = _simple_path(single.group("expr").strip())
+                if steps is None:
+                    return _guarded(evaluate, path)
+
+                def look_up(context: Mapping[str, Any]) -> Any:
+                    value = _looked_up(steps, context)
+                    return evaluate(context) if value is _MISSING else value
+
+                return _guarded(look_up, path)
             template = _env.from_string(raw)
-            return _guarded(lambda context: template.render(context), path)
+            pieces = _interpolation(raw)
+            if pieces is None:
+                return _guarded(lambda context: template.render(context), path)
+
+            def interpolate(context: Mapping[str, Any]) -> Any:
+                out = []
+                for piece in pieces:
+                    if isinstance(piece, str):
+                        out.append(piece)
+                        continue
+                    value = _looked_up(piece, context)
+                    if value is _MISSING:
+                        return template.render(context)
+                    out.append(value if type(value) is str else str(value))  # as Jinja2 writes it
+                return "".join(out)
+
+            return _guarded(interpolate, path)
         except TemplateError as exc:
             issues.append(Issue(path, f"binding error: {exc.message or exc}"))
             return _constant(None)

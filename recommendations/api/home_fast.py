@@ -29,17 +29,21 @@ import logging
 import time
 from typing import Any
 
+import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.urls import reverse
+from psycopg_pool import PoolTimeout
 
 from homeservice import fast_path
 from homeservice.errors import ApplicationError
 from homeservice.fast_path import ASGIApp, Receive, Scope, Send
 
 from ..client_version import HEADER, check_client_version
+from ..feed_answer import FeedAnswer
+from ..feed_build import FeedBuilder, build_possible
 from ..fragments import documents
 from ..fragments.metrics import FAST_PATH, FAST_PATH_OUTCOMES
 from .home import CACHE_CONTROL, CONTENT_TYPE, VARY, HomeFeedApi, etag_matches
@@ -79,12 +83,13 @@ def _why_not_possible() -> str:
 class HomeFeedFastPath:
     """ASGI middleware: answers warm home-feed requests, passes everything else to ``app``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, builder: FeedBuilder | None = None) -> None:
         self.app = app
         self._path: str | None = None
         self._allow: bytes | None = None
         self._redis = fast_path.RedisClients()
         self._down_until = 0.0
+        self._builder = builder  # made on first use (feed_build.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path() or scope["method"] != "GET":
@@ -92,7 +97,7 @@ class HomeFeedFastPath:
             return
         outcome = await self._answer(scope, send)
         _COUNTERS[outcome].inc()
-        if outcome not in ("hit", "not_modified"):
+        if outcome not in ("hit", "not_modified", "built"):
             await self.app(scope, receive, send)
 
     def path(self) -> str:
@@ -129,28 +134,55 @@ class HomeFeedFastPath:
             self._down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
             logger.warning("feed fast path: Redis failed; the view answers", exc_info=True)
             return "error"
+        user_generation = user_generation if isinstance(user_generation, bytes) else None
+        shared_generation = shared_generation if isinstance(shared_generation, bytes) else None
         document = documents.decode(value) if isinstance(value, bytes) else None
-        if document is None or not documents.servable(
+        if document is not None and documents.servable(
             document,
-            user_generation=user_generation if isinstance(user_generation, bytes) else None,
-            shared_generation=shared_generation if isinstance(shared_generation, bytes) else None,
+            user_generation=user_generation,
+            shared_generation=shared_generation,
             now_ms=int(time.time() * 1000),
         ):
-            return "miss"
+            etag, body, outcome = document.etag, document.body, "hit"
+        else:
+            built = await self._build(int(user_id), client_version, user_generation, shared_generation)
+            if built is None:
+                return "miss"
+            etag, body, outcome = built.version, built.body, "built"
         reply = [
-            (b"etag", f'"{document.etag}"'.encode()),
+            (b"etag", f'"{etag}"'.encode()),
             (b"cache-control", CACHE_CONTROL.encode()),
             (b"vary", VARY.encode()),
             (b"allow", self.allow()),
             *fast_path.response_headers(secure=secure),
         ]
         if_none_match = headers.get(b"if-none-match")
-        if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), document.etag):
+        if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
             await fast_path.respond(send, 304, [*reply, (b"content-length", b"0")], b"")
-            return "not_modified"
-        content = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(document.body)).encode())]
-        await fast_path.respond(send, 200, [*content, *reply], document.body)
-        return "hit"
+            return "not_modified" if outcome == "hit" else outcome
+        content = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await fast_path.respond(send, 200, [*content, *reply], body)
+        return outcome
+
+    async def _build(
+        self, user_id: int, client_version: int | None, user_generation: bytes | None, shared_generation: bytes | None
+    ) -> FeedAnswer | None:
+        """Build the missing document here, as the view would (feed_build.py); None: the view
+        answers (building is not possible with these settings, or something it needs failed)."""
+        if build_possible() or documents.bump_pending():
+            return None
+        if self._builder is None:
+            self._builder = FeedBuilder(self._redis)
+        try:
+            return await self._builder.answer(
+                user_id=user_id,
+                client_version=client_version,
+                user_generation=user_generation,
+                shared_generation=shared_generation,
+            )
+        except (aioredis.RedisError, OSError, psycopg.Error, PoolTimeout):
+            logger.warning("feed fast path: building the document failed; the view answers", exc_info=True)
+            return None
 
     def allow(self) -> bytes:
         if self._allow is None:
@@ -160,4 +192,6 @@ class HomeFeedFastPath:
         return self._allow
 
     async def aclose(self) -> None:
+        if self._builder is not None:
+            await self._builder.aclose()
         await self._redis.aclose()

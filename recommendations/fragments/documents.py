@@ -117,8 +117,24 @@ def servable(
     )
 
 
-def _new_token() -> bytes:
+def new_token() -> bytes:
     return secrets.token_hex(8).encode("ascii")
+
+
+def stored_value(
+    *, built_under: Generations, valid_until: datetime | None, etag: str, body: bytes, now: float
+) -> tuple[bytes, int] | None:
+    """What to keep for a document the view answered at ``now`` (a POSIX time), and for how many
+    seconds; None when it would live less than a second (``FEED_DOC_TTL_SECONDS`` or the document's
+    valid-until is that close)."""
+    ttl = float(settings.FEED_DOC_TTL_SECONDS)
+    valid_until_ms = 0
+    if valid_until is not None:
+        valid_until_ms = int(valid_until.timestamp() * 1000)
+        ttl = min(ttl, valid_until.timestamp() - now)
+    if ttl < 1:
+        return None
+    return encode(Document(built_under, valid_until_ms, etag, body)), int(ttl)
 
 
 # --- Redis (synchronous side: the view and the announcers) ---------------------------------------
@@ -152,10 +168,15 @@ def reset() -> None:
     _clients.clear()
 
 
+def bump_pending() -> bool:
+    """Whether this process owes a bump of everything (one failed while Redis was unreachable)."""
+    return _bump_pending
+
+
 def _flush_pending(client: redis.Redis) -> None:
     global _bump_pending
     if _bump_pending:
-        client.set(shared_generation_key(settings.REDIS_KEY_PREFIX), _new_token())
+        client.set(shared_generation_key(settings.REDIS_KEY_PREFIX), new_token())
         _bump_pending = False
 
 
@@ -170,8 +191,8 @@ def generations(*, user_id: int) -> Generations | None:
     try:
         _flush_pending(client)
         pipe = client.pipeline(transaction=False)
-        pipe.set(user_key, _new_token(), nx=True)
-        pipe.set(shared_key, _new_token(), nx=True)
+        pipe.set(user_key, new_token(), nx=True)
+        pipe.set(shared_key, new_token(), nx=True)
         pipe.mget(user_key, shared_key)
         user, shared = pipe.execute()[2]
     except redis.RedisError:
@@ -195,16 +216,12 @@ def store(
     client = _client()
     if client is None:
         return
-    ttl = float(settings.FEED_DOC_TTL_SECONDS)
-    valid_until_ms = 0
-    if valid_until is not None:
-        valid_until_ms = int(valid_until.timestamp() * 1000)
-        ttl = min(ttl, valid_until.timestamp() - time.time())
-    if ttl < 1:
+    stored = stored_value(built_under=built_under, valid_until=valid_until, etag=etag, body=body, now=time.time())
+    if stored is None:
         return
-    document = Document(built_under, valid_until_ms, etag, body)
+    value, ttl = stored
     try:
-        client.set(document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), encode(document), ex=int(ttl))
+        client.set(document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), value, ex=ttl)
     except redis.RedisError:
         _failed("store")
 
@@ -219,7 +236,7 @@ def _bump(key: str) -> None:
         return
     try:
         _flush_pending(client)
-        client.set(key, _new_token())
+        client.set(key, new_token())
     except redis.RedisError:
         _bump_pending = True
         _failed("bump")

@@ -24,11 +24,11 @@ logger = logging.getLogger(__name__)
 _down_until = 0.0
 
 
-def _available() -> bool:
+def available() -> bool:
     return time.monotonic() >= _down_until
 
 
-def _failed(operation: str) -> None:
+def failed(operation: str) -> None:
     global _down_until
     metrics.L2_ERRORS.inc()
     _down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
@@ -43,29 +43,29 @@ def reset() -> None:
 
 def get_many(keys: list[str]) -> dict[str, Any]:
     """One round trip (MGET with django-redis)."""
-    if not keys or not _available():
+    if not keys or not available():
         return {}
     try:
         found: dict[str, Any] = cache.get_many(keys)
         return found
     except Exception:
-        _failed("get_many")
+        failed("get_many")
         return {}
 
 
 def get(key: str) -> Any:
-    if not _available():
+    if not available():
         return None
     try:
         return cache.get(key)
     except Exception:
-        _failed("get")
+        failed("get")
         return None
 
 
 def set_many(values: dict[str, Any]) -> None:
     """Store fragments, and add each key to its user's or product's key set (one pipeline)."""
-    if not values or not _available():
+    if not values or not available():
         return
     try:
         cache.set_many(values, timeout=settings.FRAGMENT_L2_TTL_SECONDS)
@@ -80,7 +80,7 @@ def set_many(values: dict[str, Any]) -> None:
                 pipe.expire(cache.make_key(group), settings.FRAGMENT_L2_TTL_SECONDS)
         pipe.execute()
     except Exception:
-        _failed("set_many")
+        failed("set_many")
 
 
 def _redis() -> Any:
@@ -98,7 +98,7 @@ def delete_invalidated(*, user_id: int | None, product_slug: str) -> None:
         delete_matching([keys.l2_pattern(user_id=None, product_slug="")])
         return
     client = _redis()
-    if client is None or not _available():
+    if client is None or not available():
         return
     try:
         group_key = cache.make_key(group)
@@ -108,28 +108,28 @@ def delete_invalidated(*, user_id: int | None, product_slug: str) -> None:
             cache.delete_many(doomed)
             client.srem(group_key, *doomed)
     except Exception:
-        _failed("delete")
+        failed("delete")
 
 
 def lease(key: str) -> bool:
     """Take the short render lease of ``key`` (``cache.add``: SET NX EX); True when taken, or
     when Redis cannot say (then rendering twice is the lesser evil)."""
-    if not _available():
+    if not available():
         return True
     try:
         return bool(cache.add(f"lease:{key}", 1, timeout=settings.FRAGMENT_LEASE_SECONDS))
     except Exception:
-        _failed("lease")
+        failed("lease")
         return True
 
 
 def release(key: str) -> None:
-    if not _available():
+    if not available():
         return
     try:
         cache.delete(f"lease:{key}")
     except Exception:
-        _failed("release")
+        failed("release")
 
 
 def delete_matching(patterns: Iterable[str]) -> None:
@@ -137,10 +137,10 @@ def delete_matching(patterns: Iterable[str]) -> None:
     cannot match patterns; its entries are unreachable anyway (keys carry their inputs' version)
     and expire with ``FRAGMENT_L2_TTL_SECONDS``."""
     delete_pattern = getattr(cache, "delete_pattern", None)
-    if delete_pattern is None or not _available():
+    if delete_pattern is None or not available():
         return
     try:
         for pattern in patterns:
             delete_pattern(pattern)
     except Exception:
-        _failed("delete_pattern")
+        failed("delete_pattern")

@@ -25,11 +25,13 @@ DOCUMENT_ERRORS = Counter(
 FAST_PATH = Counter(
     "homeservice_feed_fast_path_requests",
     "Home feed requests seen by the fast path, by outcome: hit (200 from a stored document), "
-    "not_modified (304), miss (no servable document: the view answered), pass (not a request the "
-    "fast path answers: the view answered), error (Redis failed: the view answered).",
+    "not_modified (304 for a stored document), built (no servable document: the fast path built "
+    "it, as the view would, and answered 200 or 304), miss (no servable document: the view "
+    "answered), pass (not a request the fast path answers: the view answered), error (Redis "
+    "failed: the view answered).",
     ["outcome"],
 )
-FAST_PATH_OUTCOMES = ("hit", "not_modified", "miss", "pass", "error")
+FAST_PATH_OUTCOMES = ("hit", "not_modified", "built", "miss", "pass", "error")
 for _outcome in FAST_PATH_OUTCOMES:
     FAST_PATH.labels(outcome=_outcome)
 

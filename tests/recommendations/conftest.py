@@ -44,9 +44,9 @@ def feed_doc_redis(settings: Any, request: pytest.FixtureRequest) -> Iterator[re
 
 
 @pytest.fixture(params=["view", "fast path"])
-def feed_client(request: pytest.FixtureRequest) -> Iterator[Any]:
+def feed_client(request: pytest.FixtureRequest, transactional_db: None) -> Iterator[Any]:
     """Make a client of the home feed (with ``user``'s token if given): the view, or the fast
-    path checked against the view."""
+    path checked against the view (committed data: feed_clients.py says why)."""
     made: list[FastPathClient] = []
     loop = None
     if request.param == "fast path":

@@ -132,3 +132,57 @@ def test_every_built_in_template_renders_its_samples_to_a_valid_document(slot):
     for context in sample_contexts(slot):
         out = render(built_in(slot), context, source=BUILT_INS_ONLY, product_slug="sample", root_id="x")
         assert validate_document(out) == []
+
+
+# --- bindings that only name a field are looked up without Jinja2: same results, same errors ------
+
+_VALUES = [None, True, 0, 12, 1.5, 1e20, "", "é ü", {"a": 1}, [1, "x"], -0.0]
+
+
+def jinja_only(raw: str, context: dict[str, Any]) -> Any:
+    """What Jinja2 alone makes of ``raw`` (the engine's own environment, no shortcut)."""
+    from ui_templates.engine import _SINGLE_BINDING, _env
+
+    single = _SINGLE_BINDING.match(raw.strip())
+    if single:
+        return _env.compile_expression(single.group("expr").strip(), undefined_to_none=False)(**context)
+    return _env.from_string(raw).render(context)
+
+
+@pytest.mark.parametrize("value", _VALUES, ids=repr)
+@pytest.mark.parametrize(
+    "raw",
+    ["{{ o.v }}", "{{o.v}}", "x-{{ o.v }}-y", "{{ o.v }}{{ o.v }}", "{{ s }}-{{ o.v }}", "  {{ o.v }}  "],
+)
+def test_a_field_binding_gives_what_jinja_gives(raw: str, value: Any) -> None:
+    context = {"o": {"v": value}, "s": "sec"}
+    out = run({"type": "text", "props": {"text": raw}}, context)
+    assert out["props"]["text"] == jinja_only(raw, context)
+    assert type(out["props"]["text"]) is type(jinja_only(raw, context))
+
+
+@pytest.mark.parametrize(
+    ("raw", "context"),
+    [
+        ("{{ o.items }}", {"o": {"items": [1, 2]}}),  # a dict method's name: Jinja2 gives the method
+        ("{{ range }}", {}),  # a Jinja2 global
+        ("{{ none }}", {"none": "shadow"}),  # a Jinja2 constant, whatever the data says
+        ("{{ o.upper }}", {"o": "not a dict"}),  # a str method: Jinja2 gives it
+        ("a {{ o.v }}\n", {"o": {"v": 1}}),  # Jinja2 drops one trailing newline
+        ("a\r\n{{ o.v }}", {"o": {"v": 1}}),  # and normalises line endings
+        ("{% if o.v %}yes{% endif %} {{ o.v }}", {"o": {"v": 1}}),
+        ("{{ o.v | upper }} {{ o.v }}", {"o": {"v": "x"}}),
+    ],
+    ids=["dict-method", "global", "constant", "not-a-dict", "trailing-newline", "crlf", "tag", "filter"],
+)
+def test_anything_but_a_plain_field_is_left_to_jinja(raw: str, context: dict[str, Any]) -> None:
+    out = run({"type": "text", "props": {"text": raw}}, context)
+    expected = jinja_only(raw, context)
+    assert out["props"]["text"] == expected or (callable(expected) and callable(out["props"]["text"]))
+
+
+@pytest.mark.parametrize("raw", ["{{ o.missing }}", "{{ o.v.deeper }}", "x {{ gone }} y", "{{ o.missing.more }}"])
+def test_a_missing_field_fails_with_its_path_as_before(raw: str) -> None:
+    with pytest.raises(RenderFailed) as failed:
+        run({"type": "text", "props": {"text": raw}}, {"o": {"v": None}})
+    assert failed.value.path == "t:$.props.text"

@@ -1,0 +1,204 @@
+"""The home feed built on the event loop, for requests the fast path finds no document for.
+
+``feed_answer.feed_answer`` (the view's, through the ORM and django-redis) is the reference; this
+builds the same document from the same plan with asyncio I/O, so a miss costs one PostgreSQL
+round trip and a few Redis ones instead of a trip through Django, DRF and the ORM:
+
+1. the generations the document will be kept under (the fast path has read them already; a
+   missing one is created first, as ``documents.generations`` does before the view builds);
+2. ``feed_sql.FeedDatabase.feed_rows``: the account, the products with their newest deals, the
+   user's live offers and the published templates, in one round trip;
+3. ``feed_plan.plan_feed`` (pure, shared with the view): the fragment keys and the valid-until;
+4. ``fragments.async_store``: L1, one ``MGET``, render what is missing (``feed.build_section``)
+   under single flight and the render lease, write it back;
+5. ``feed.assemble_feed``, then the document and the record of sections shown in one pipeline
+   (``documents.stored_value``, ``interactions.shown.shown_fields``: the view's own encodings).
+
+It answers None, and the view answers instead, when the account is missing or inactive (the view
+refuses it), the database is not PostgreSQL, or a store it needs fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.utils import timezone
+
+from homeservice.fast_path import RedisClients
+from interactions.shown import shown_fields, shown_key
+from ui_templates.template_set import TemplateSet
+
+from . import feed_sql
+from .feed import OfferData, ProductInfo, assemble_feed, build_section
+from .feed_answer import FeedAnswer
+from .feed_plan import plan_feed, render_inputs
+from .fragment_index import deals_of, offer_index_of, templates_revision_of
+from .fragments import documents
+from .fragments.async_store import AsyncFragmentStore, l2_url, l2_usable
+from .fragments.store import Section, store
+from .selectors import offer_data
+
+logger = logging.getLogger(__name__)
+
+_TEMPLATE_SETS = 8  # template sets kept per process, by revision
+
+
+def build_possible() -> str:
+    """Why the fast path cannot build missing documents ('' when it can)."""
+    if not settings.FEED_FAST_BUILD:
+        return "FEED_FAST_BUILD is off"
+    if not feed_sql.possible():
+        return "the database is not PostgreSQL"
+    if not l2_usable():
+        return "the fragment cache is not django-redis"
+    return ""
+
+
+class FeedBuilder:
+    def __init__(self, redis_clients: RedisClients, *, db: feed_sql.FeedDatabase | None = None) -> None:
+        self.redis = redis_clients
+        self.db = db or feed_sql.FeedDatabase(
+            max_size=settings.FEED_FAST_BUILD_DB_POOL_SIZE, timeout=settings.FEED_FAST_BUILD_DB_TIMEOUT_SECONDS
+        )
+        fragment_store = store()
+        self.fragments = AsyncFragmentStore(
+            l1=fragment_store.l1, ensure_subscriber=fragment_store.invalidator.ensure_subscriber
+        )
+        self._template_sets: OrderedDict[str, TemplateSet] = OrderedDict()
+
+    async def answer(
+        self,
+        *,
+        user_id: int,
+        client_version: int | None,
+        user_generation: bytes | None,
+        shared_generation: bytes | None,
+    ) -> FeedAnswer | None:
+        """``user_id``'s feed for ``client_version``, built and kept for the fast path as the
+        view would; None when the view must answer."""
+        documents_client = self.redis.get(settings.FEED_DOC_REDIS_URL)
+        if user_generation is None or shared_generation is None:
+            created = await self._generations(documents_client, user_id)
+            if created is None:
+                return None
+            user_generation, shared_generation = created
+        now = timezone.now()
+        rows = await self.db.feed_rows(user_id=user_id, now=now)
+        if not rows.user_active:
+            return None
+        revision = templates_revision_of((t.key, t.version_id) for t in rows.templates)
+        templates = await self._template_set(revision, rows.templates)
+        plan = plan_feed(
+            user_id=user_id,
+            products=rows.products,
+            offers=offer_index_of(o.index_row() for o in rows.offers),
+            templates=revision,
+            client_version=client_version,
+            now=now,
+            stale_after=settings.DEALS_STALE_AFTER,
+        )
+
+        def render(missing: list[str]) -> dict[str, Section | None]:
+            wanted = [s for s in plan.sections if s.key in set(missing)]
+            slugs = {p.pk: p.slug for p in rows.products}
+            offers: dict[str, list[OfferData]] = {}
+            for offer in rows.offers:
+                offers.setdefault(slugs[offer.product_id], []).append(offer_data(offer))
+            inputs = render_inputs(
+                sections=wanted,
+                offers=offers,
+                deals=deals_of([s.product for s in wanted if not s.personal], rows.snapshots),
+                templates=templates,
+            )
+            return {
+                s.key: build_section(
+                    product=ProductInfo(slug=s.product.slug, name=s.product.name),
+                    inputs=inputs,
+                    now=now,
+                    stale_after=settings.DEALS_STALE_AFTER,
+                    client_version=client_version,
+                )
+                for s in wanted
+            }
+
+        keys = [s.key for s in plan.sections]
+        sections = await self.fragments.get_sections(self.redis.get(l2_url()), keys, render)
+        feed = assemble_feed(sections=[s for key in keys if (s := sections[key]) is not None], now=now)
+        body = orjson.dumps(feed)
+        await self._keep(
+            documents_client,
+            user_id=user_id,
+            client_version=client_version,
+            built_under=documents.Generations(user_generation, shared_generation),
+            feed=feed,
+            body=body,
+            valid_until=plan.valid_until,
+        )
+        return FeedAnswer(version=feed["version"], body=body)
+
+    async def _generations(self, client: aioredis.Redis, user_id: int) -> tuple[bytes, bytes] | None:
+        prefix = settings.REDIS_KEY_PREFIX
+        user_key, shared_key = documents.user_generation_key(prefix, user_id), documents.shared_generation_key(prefix)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(user_key, documents.new_token(), nx=True)
+        pipe.set(shared_key, documents.new_token(), nx=True)
+        pipe.mget(user_key, shared_key)
+        user, shared = (await pipe.execute())[2]
+        if not isinstance(user, bytes) or not isinstance(shared, bytes):
+            return None  # replaced or evicted between the SET and the MGET
+        return user, shared
+
+    async def _template_set(self, revision: str, templates: list[feed_sql.TemplateRow]) -> TemplateSet:
+        """The published templates (compiled once per version, ui_templates.template_set), kept
+        per revision: their trees are read only when the revision is new to this process."""
+        found = self._template_sets.get(revision)
+        if found is not None:
+            self._template_sets.move_to_end(revision)
+            return found
+        entries = await self.db.template_entries(templates) if templates else []
+        template_set = TemplateSet.of(entries)
+        if len(entries) == len(templates):  # else a version went away meanwhile: read again next time
+            self._template_sets[revision] = template_set
+            while len(self._template_sets) > _TEMPLATE_SETS:
+                self._template_sets.popitem(last=False)
+        return template_set
+
+    async def _keep(
+        self,
+        client: aioredis.Redis,
+        *,
+        user_id: int,
+        client_version: int | None,
+        built_under: documents.Generations,
+        feed: dict[str, Any],
+        body: bytes,
+        valid_until: datetime | None,
+    ) -> None:
+        """Store the document for the fast path and record the sections shown (one pipeline);
+        a failure only costs the next request a build."""
+        stored = documents.stored_value(
+            built_under=built_under, valid_until=valid_until, etag=feed["version"], body=body, now=time.time()
+        )
+        pipe = client.pipeline(transaction=False)
+        if feed["sections"]:
+            pipe.hset(shown_key(user_id), mapping=shown_fields(feed["sections"]))
+            pipe.expire(shown_key(user_id), settings.INTERACTIONS_SHOWN_TTL_SECONDS)
+        if stored is not None:
+            value, ttl = stored
+            pipe.set(documents.document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), value, ex=ttl)
+        if len(pipe):
+            try:
+                await pipe.execute()
+            except (aioredis.RedisError, OSError):
+                documents.metrics.DOCUMENT_ERRORS.inc()
+                logger.warning("feed document of user %s not kept", user_id, exc_info=True)
+
+    async def aclose(self) -> None:
+        await self.db.aclose()
