@@ -281,8 +281,7 @@ def outcomes_text(outcomes: dict[str, int] | None) -> str:
 
 def wrk_command(settings: WrkSettings, url: str, headers: list[str], script: Path, *, args: list[str]) -> list[str]:
     """bench/wrk.py's command with a Lua script (and its arguments after ``--``)."""
-    command = settings.command("wrk", url, headers)
-    return [*command[:-1], "-s", str(script), url, *(["--", *args] if args else [])]
+    return settings.command("wrk", url, headers, script=str(script), script_args=args)
 
 
 def measure(

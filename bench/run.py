@@ -67,21 +67,40 @@ LOW_CONNECTIONS = 16
 # The cold-cache server: the same project, its fragment caches configured to keep nothing. L1's
 # entries expire at once (TTL 0), L2 writes with a timeout of 0 (django-redis deletes instead of
 # setting), and a request that finds another's render lease does not wait for its result. So
-# every feed request misses L1 and L2 and renders every section from PostgreSQL (it still pays
+# every feed request misses L1 and L2 and renders its sections from PostgreSQL (it still pays
 # the L2 lookup and the lease round trips a real miss pays).
 # No feed document is stored either (a time to live under a second stores nothing), so the fast path
-# misses every time and the view answers: the fast path's MGET is part of what a real miss pays.
+# finds none every time and builds it (feed_build.py), or, in the second cold row, the view does.
 COLD_ENV = {
     "FRAGMENT_L1_TTL_SECONDS": "0",
     "FRAGMENT_L2_TTL_SECONDS": "0",
     "FRAGMENT_LEASE_WAIT_SECONDS": "0",
     "FEED_DOC_TTL_SECONDS": "0",
 }
+COLD_VIEW_ENV = {**COLD_ENV, "FEED_FAST_BUILD": "false"}
+# Cold requests rotate through this many users with alice's offers (bench/cold_users.py), so the
+# requests in flight are for different users and none shares another's render of a personal section.
+COLD_USERS = 2000
+COLD_SCRIPT = """-- every request as the next of the cold users (bench/cold_users.py)
+local tokens = {}
+local next_token = 0
+init = function(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+end
+request = function()
+  next_token = next_token %% #tokens + 1
+  return wrk.format("GET", "%s", {["Authorization"] = "Bearer " .. tokens[next_token]})
+end
+"""
 COLD_TEXT = (
     "the same server with `FRAGMENT_L1_TTL_SECONDS=0 FRAGMENT_L2_TTL_SECONDS=0 FRAGMENT_LEASE_WAIT_SECONDS=0 "
-    "FEED_DOC_TTL_SECONDS=0`: L1 entries expire at once, L2 writes are deletes and no feed document is stored, "
-    "so every request misses the fast path and both fragment layers, and the view renders every section from "
-    "PostgreSQL (still paying the fast path's MGET and the L2 lookup and lease round trips of a real miss)"
+    "FEED_DOC_TTL_SECONDS=0`: L1 entries expire at once, L2 writes are deletes and no feed document is stored. "
+    f"Each request is for the next of {COLD_USERS:,} users with alice's offers (`bench/cold_users.py`, a wrk "
+    "script rotating their tokens), so every request misses the stored documents and both fragment layers and "
+    "its personal sections are rendered from PostgreSQL; generic sections are shared by all users, so a request "
+    "may get one from a concurrent request's render in flight (single flight). The first cold row is the project "
+    "as configured: the fast path builds the document (`recommendations/feed_build.py`); the second has "
+    "`FEED_FAST_BUILD=false`, so the view builds it (Django, DRF, the ORM)"
 )
 # The reference view alone: the same project with the fast path switched off.
 VIEW_ONLY_ENV = {"FEED_FAST_PATH": "false"}
@@ -350,13 +369,19 @@ def bench_target(
     warmup_s: int,
     out_dir: Path,
     sampler: services.ConnectionSampler | None,
+    script: Path | None = None,
+    script_args: list[str] | None = None,
 ) -> report.Row:
     url = f"http://127.0.0.1:{server.port}{path}"
     header_lines = [f"{name}: {value}" for name, value in headers.items()]
     timeout = settings.timeout_s + 30
+    lua = str(script.relative_to(ROOT)) if script else None
     say(f"{target}: warm-up {warmup_s} s")
-    warm = run_wrk(settings.command("wrk", url, header_lines, duration_s=warmup_s), timeout_s=warmup_s + timeout)
-    command = settings.command("wrk", url, header_lines)
+    warm = run_wrk(
+        settings.command("wrk", url, header_lines, duration_s=warmup_s, script=lua, script_args=script_args),
+        timeout_s=warmup_s + timeout,
+    )
+    command = settings.command("wrk", url, header_lines, script=lua, script_args=script_args)
     shown = shlex.join(command).replace(secret, "<access token>") if secret else shlex.join(command)
     say(f"{target}: {shown}")
     started = time.monotonic()
@@ -461,11 +486,60 @@ def bench(
         return server
 
     # 3a. Cold caches: the same project with fragment caches that keep nothing (see COLD_ENV), so
-    # that every feed request misses L1 and L2 and renders every section from PostgreSQL.
-    cold = serve_project("project-cold", {**serve_env, **COLD_ENV})
+    # that every feed request misses L1 and L2 and renders its sections from PostgreSQL; each
+    # request for another user (COLD_SCRIPT).
+    tokens_file = out_dir / "cold-tokens.txt"
+    run_step(
+        "cold users",
+        [python, "-m", "bench.cold_users", "--count", str(COLD_USERS), "--tokens", str(tokens_file)],
+        env=django_env,
+        log=prepare_log,
+    )
+    cold_script = out_dir / "cold.lua"
+    cold_script.write_text(COLD_SCRIPT % FEED_PATH)
     login = json.dumps({"username": DEMO_USER, "password": DEMO_PASSWORD}).encode()
+    cold_rows: list[report.Row] = []
+    cold_text: list[str] = []
+    for key, target, env in (
+        ("project-cold-16", f"Home Service GET {FEED_PATH}, cold caches (200)", COLD_ENV),
+        ("project-cold-view-16", f"Home Service GET {FEED_PATH}, cold caches, built by the view (200)", COLD_VIEW_ENV),
+    ):
+        cold = serve_project(key, {**serve_env, **env})
+        before = services.cold_counts(http_request(cold.port, "GET", "/metrics", headers={}).body.decode())
+        cold_rows.append(
+            bench_target(
+                key=key,
+                target=target,
+                server=cold,
+                path=FEED_PATH,
+                headers={},
+                settings=settings_low,
+                secret="",
+                warmup_s=config.warmup_s,
+                out_dir=out_dir,
+                sampler=sampler,
+                script=cold_script,
+                script_args=[str(tokens_file)],
+            )
+        )
+        cold_rows[-1] = dataclasses.replace(cold_rows[-1], connections=LOW_CONNECTIONS)
+        after = services.cold_counts(http_request(cold.port, "GET", "/metrics", headers={}).body.decode())
+        counts = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+        cold.stop()
+        served = counts.get("requests", 0)
+        per_request = counts.get("renders", 0) / served if served else 0.0
+        cold_text.append(
+            f"{target}: {served:,} requests (warm-up included), {per_request:.2f} sections rendered per request, "
+            f"fast path outcomes: built {counts.get('built', 0):,}, miss {counts.get('miss', 0):,}"
+        )
+        say(cold_text[-1])
+    fragments_left = services.count_prefixed(client, f"{KEY_PREFIX}:*frag:*")
+    say(f"cold runs: {fragments_left} fragment keys left in Redis (0: nothing was cached)")
+
+    # 3b. Warm, the reference view alone (the fast path off): what the fast path is measured against.
+    view_only = serve_project("project-view", {**serve_env, **VIEW_ONLY_ENV})
     reply = http_request(
-        cold.port, "POST", "/api/v1/auth/token/", body=login, headers={"Content-Type": "application/json"}
+        view_only.port, "POST", "/api/v1/auth/token/", body=login, headers={"Content-Type": "application/json"}
     )
     if reply.status != 200:
         raise BenchError(f"POST /api/v1/auth/token/ as {DEMO_USER}: HTTP {reply.status}: {reply.body[:500]!r}")
@@ -495,15 +569,6 @@ def bench(
         )
         return dataclasses.replace(row, connections=chosen.connections)
 
-    cold_row = measure(
-        "project-cold-16", f"Home Service GET {FEED_PATH}, cold caches (200)", cold, FEED_PATH, auth, settings_low
-    )
-    cold.stop()
-    fragments_left = services.count_prefixed(client, f"{KEY_PREFIX}:*frag:*")
-    say(f"cold run: {fragments_left} fragment keys left in Redis (0: nothing was cached)")
-
-    # 3b. Warm, the reference view alone (the fast path off): what the fast path is measured against.
-    view_only = serve_project("project-view", {**serve_env, **VIEW_ONLY_ENV})
     view_rows = [
         measure("project-view", f"Home Service GET {FEED_PATH}, view only (200)", view_only, FEED_PATH, auth),
         measure(
@@ -543,7 +608,7 @@ def bench(
         say("WARNING: the feed has no ETag: no revalidation row")
     rows.append(measure("project-16", f"Home Service GET {FEED_PATH} (200)", project, FEED_PATH, auth, settings_low))
     rows.extend(view_rows)
-    rows.append(cold_row)
+    rows.extend(cold_rows)
     fast_path = services.fast_path_outcomes(http_request(port, "GET", "/metrics", headers={}).body.decode())
     say(f"fast path outcomes on the warm server: {fast_path}")
 
@@ -616,7 +681,8 @@ def bench(
         "load_before": load_before,
         "warnings": warnings,
         "fast_path_outcomes": fast_path,
-        "cold_text": COLD_TEXT + f"; {fragments_left} fragment keys were left in Redis after its run.",
+        "cold_text": COLD_TEXT + f"; {fragments_left} fragment keys were left in Redis after these runs.",
+        "cold_counts": cold_text,
         "ingest_command": shlex.join(ingest_command(python, wrk_cpu)).replace(" --json", ""),
         "render_command": shlex.join(
             [*(["taskset", "-c", str(server_cpu)] if server_cpu is not None else []), python, "-m", "bench.render"]

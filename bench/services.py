@@ -169,6 +169,22 @@ def fast_path_outcomes(metrics_text: str) -> dict[str, int]:
     return found
 
 
+def cold_counts(metrics_text: str) -> dict[str, int]:
+    """From a server's /metrics: the home feed requests the fast path saw, how many it built or
+    left to the view, and the fragments rendered."""
+    outcomes = fast_path_outcomes(metrics_text)
+    renders = 0
+    for line in metrics_text.splitlines():
+        if line.startswith("homeservice_fragment_renders_total "):
+            renders = int(float(line.rpartition(" ")[2]))
+    return {
+        "requests": sum(outcomes.values()),
+        "built": outcomes.get("built", 0),
+        "miss": outcomes.get("miss", 0),
+        "renders": renders,
+    }
+
+
 class BenchError(RuntimeError):
     """A step failed; the message says which and what to do."""
 

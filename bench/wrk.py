@@ -58,12 +58,24 @@ class WrkSettings:
     timeout_s: int
     cpu: int | None
 
-    def command(self, wrk: str, url: str, headers: list[str], *, duration_s: int | None = None) -> list[str]:
+    def command(
+        self,
+        wrk: str,
+        url: str,
+        headers: list[str],
+        *,
+        duration_s: int | None = None,
+        script: str | None = None,
+        script_args: list[str] | None = None,
+    ) -> list[str]:
+        """The wrk command line; with ``script``, a Lua script (``-s``) and its arguments (after ``--``)."""
         seconds = self.duration_s if duration_s is None else duration_s
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         args = [f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s", "--timeout", f"{self.timeout_s}s"]
         extra = [item for header in headers for item in ("-H", header)]
-        return [*pin, wrk, *args, "--latency", *extra, url]
+        lua = ["-s", script] if script else []
+        tail = ["--", *script_args] if script and script_args else []
+        return [*pin, wrk, *args, "--latency", *extra, *lua, url, *tail]
 
 
 @dataclass(frozen=True)

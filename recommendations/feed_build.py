@@ -6,8 +6,9 @@ round trip and a few Redis ones instead of a trip through Django, DRF and the OR
 
 1. the generations the document will be kept under (the fast path has read them already; a
    missing one is created first, as ``documents.generations`` does before the view builds);
-2. ``feed_sql.FeedDatabase.feed_rows``: the account, the products with their newest deals, the
-   user's live offers and the published templates, in one round trip;
+2. ``feed_sql.FeedDatabase.feed_rows``: the account, the products with the identity of their
+   newest deals, the user's live offers and the published templates, in one round trip (the
+   deals and the template trees are read when a section needs them, once per process);
 3. ``feed_plan.plan_feed`` (pure, shared with the view): the fragment keys and the valid-until;
 4. ``fragments.async_store``: L1, one ``MGET``, render what is missing (``feed.build_section``)
    under single flight and the render lease, write it back;
@@ -20,6 +21,7 @@ refuses it), the database is not PostgreSQL, or a store it needs fails.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -29,7 +31,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
+from redis.asyncio.client import Pipeline
 
 from homeservice.fast_path import RedisClients
 from interactions.shown import shown_fields, shown_key
@@ -39,19 +44,36 @@ from . import feed_sql
 from .feed import OfferData, ProductInfo, assemble_feed, build_section
 from .feed_answer import FeedAnswer
 from .feed_plan import plan_feed, render_inputs
-from .fragment_index import deals_of, offer_index_of, templates_revision_of
+from .fragment_index import DealSnapshotRow, FeedProduct, deals_of, offer_index_of, templates_revision_of
 from .fragments import documents
-from .fragments.async_store import AsyncFragmentStore, l2_url, l2_usable
+from .fragments.async_store import REDIS_ERRORS, AsyncFragmentStore, Writes, l2_url, l2_usable
 from .fragments.store import Section, store
 from .selectors import offer_data
 
 logger = logging.getLogger(__name__)
 
 _TEMPLATE_SETS = 8  # template sets kept per process, by revision
+_SNAPSHOTS = 256  # deal snapshots kept per process, by id
+
+
+_why_not: str | None = None  # build_possible(), derived from settings once (again when they change)
+
+
+@receiver(setting_changed, dispatch_uid="feed_build.setting_changed")
+def _forget(**kwargs: Any) -> None:
+    global _why_not
+    _why_not = None
 
 
 def build_possible() -> str:
     """Why the fast path cannot build missing documents ('' when it can)."""
+    global _why_not
+    if _why_not is None:
+        _why_not = _why_not_possible()
+    return _why_not
+
+
+def _why_not_possible() -> str:
     if not settings.FEED_FAST_BUILD:
         return "FEED_FAST_BUILD is off"
     if not feed_sql.possible():
@@ -72,6 +94,7 @@ class FeedBuilder:
             l1=fragment_store.l1, ensure_subscriber=fragment_store.invalidator.ensure_subscriber
         )
         self._template_sets: OrderedDict[str, TemplateSet] = OrderedDict()
+        self._deals: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()  # by snapshot id
 
     async def answer(
         self,
@@ -94,7 +117,6 @@ class FeedBuilder:
         if not rows.user_active:
             return None
         revision = templates_revision_of((t.key, t.version_id) for t in rows.templates)
-        templates = await self._template_set(revision, rows.templates)
         plan = plan_feed(
             user_id=user_id,
             products=rows.products,
@@ -105,17 +127,18 @@ class FeedBuilder:
             stale_after=settings.DEALS_STALE_AFTER,
         )
 
-        def render(missing: list[str]) -> dict[str, Section | None]:
+        async def render(missing: list[str]) -> dict[str, Section | None]:
             wanted = [s for s in plan.sections if s.key in set(missing)]
             slugs = {p.pk: p.slug for p in rows.products}
             offers: dict[str, list[OfferData]] = {}
             for offer in rows.offers:
                 offers.setdefault(slugs[offer.product_id], []).append(offer_data(offer))
+            generic = [s.product for s in wanted if not s.personal]
             inputs = render_inputs(
                 sections=wanted,
                 offers=offers,
-                deals=deals_of([s.product for s in wanted if not s.personal], rows.snapshots),
-                templates=templates,
+                deals=deals_of(generic, await self._snapshots(generic)) if generic else {},
+                templates=await self._template_set(revision, rows.templates),
             )
             return {
                 s.key: build_section(
@@ -129,7 +152,7 @@ class FeedBuilder:
             }
 
         keys = [s.key for s in plan.sections]
-        sections = await self.fragments.get_sections(self.redis.get(l2_url()), keys, render)
+        sections, writes = await self.fragments.get_sections(self.redis.get(l2_url()), keys, render)
         feed = assemble_feed(sections=[s for key in keys if (s := sections[key]) is not None], now=now)
         body = orjson.dumps(feed)
         await self._keep(
@@ -140,6 +163,7 @@ class FeedBuilder:
             feed=feed,
             body=body,
             valid_until=plan.valid_until,
+            writes=writes,
         )
         return FeedAnswer(version=feed["version"], body=body)
 
@@ -154,6 +178,23 @@ class FeedBuilder:
         if not isinstance(user, bytes) or not isinstance(shared, bytes):
             return None  # replaced or evicted between the SET and the MGET
         return user, shared
+
+    async def _snapshots(self, products: list[FeedProduct]) -> dict[int, DealSnapshotRow]:
+        """The newest deal snapshots of ``products``, by id: read once per process (a snapshot
+        is never changed once recorded; a new poll records a new one)."""
+        wanted = {p.latest_snapshot_id: p for p in products if p.latest_snapshot_id is not None}
+        missing = [pk for pk in wanted if pk not in self._deals]
+        if missing:
+            self._deals.update(await self.db.snapshot_deals(missing))
+            while len(self._deals) > _SNAPSHOTS:
+                self._deals.popitem(last=False)
+        found = {}
+        for pk, product in wanted.items():
+            deals = self._deals.get(pk)
+            if deals is not None and product.latest_snapshot_at is not None:
+                self._deals.move_to_end(pk)
+                found[pk] = DealSnapshotRow(deals, product.latest_snapshot_at)
+        return found
 
     async def _template_set(self, revision: str, templates: list[feed_sql.TemplateRow]) -> TemplateSet:
         """The published templates (compiled once per version, ui_templates.template_set), kept
@@ -180,8 +221,10 @@ class FeedBuilder:
         feed: dict[str, Any],
         body: bytes,
         valid_until: datetime | None,
+        writes: Writes,
     ) -> None:
-        """Store the document for the fast path and record the sections shown (one pipeline);
+        """Store the document for the fast path, record the sections shown and write what the
+        fragment lookup left (one pipeline when the fragments and the documents share a Redis);
         a failure only costs the next request a build."""
         stored = documents.stored_value(
             built_under=built_under, valid_until=valid_until, etag=feed["version"], body=body, now=time.time()
@@ -193,12 +236,25 @@ class FeedBuilder:
         if stored is not None:
             value, ttl = stored
             pipe.set(documents.document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), value, ex=ttl)
-        if len(pipe):
-            try:
-                await pipe.execute()
-            except (aioredis.RedisError, OSError):
-                documents.metrics.DOCUMENT_ERRORS.inc()
-                logger.warning("feed document of user %s not kept", user_id, exc_info=True)
+        fragments_pipe = pipe
+        if writes and l2_url() != settings.FEED_DOC_REDIS_URL:
+            fragments_pipe = self.redis.get(l2_url()).pipeline(transaction=False)
+        writes.add_to(fragments_pipe)
+        results = await asyncio.gather(
+            *(
+                self._execute(p, user_id)
+                for p in {id(pipe): pipe, id(fragments_pipe): fragments_pipe}.values()
+                if len(p)
+            )
+        )
+        del results
+
+    async def _execute(self, pipe: Pipeline, user_id: int) -> None:
+        try:
+            await pipe.execute()
+        except REDIS_ERRORS:
+            documents.metrics.DOCUMENT_ERRORS.inc()
+            logger.warning("feed document or fragments of user %s not kept", user_id, exc_info=True)
 
     async def aclose(self) -> None:
         await self.db.aclose()

@@ -1,16 +1,18 @@
 """Everything a user's feed needs from PostgreSQL, in one round trip, on the event loop.
 
 The fast path's builder (``feed_build.py``) reads here what the view reads through the ORM
-(``fragment_index.py`` and ``selectors.py``): the account's state, the active products with their
-newest deals, the user's live offers and the published templates. Four statements go out in one
-query string (psycopg binds the values client-side, quoting them; the simple query protocol runs
-them as one transaction, each statement with its own snapshot as the ORM's queries have) and come
-back as the same plain
-rows the ORM readers make (``FeedProduct``, ``OfferIndexRow``, ``DealSnapshotRow``), so the
-pure planning and rendering that follow are shared. The statements say in SQL what the ORM
-querysets say (``live_offers``, ``offers_clicked``, ``products_for_feed``, ``templates_revision``):
-same filters, same orderings (the database's collation decides both, so the offer index hashes
-rows in the same order); a contract test runs every home-feed test against both builders.
+(``fragment_index.py`` and ``selectors.py``): the account's state, the active products with the
+identity of their newest deals, the user's live offers and the published templates. One statement
+reads all four (each kind of row as a JSON array in a column of its one row; psycopg prepares it
+once it has run a few times on a connection, so PostgreSQL neither parses nor plans it again), and
+they come back as the same plain rows the ORM readers make (``FeedProduct``, ``OfferIndexRow``),
+so the pure planning and rendering that follow are shared. The deals themselves and the template
+trees are read only when a section is rendered with them (feed_build.py keeps them per process:
+snapshots and template versions are never changed once recorded). The statement says in SQL what
+the ORM querysets say (``live_offers``, ``offers_clicked``, ``products_for_feed``,
+``templates_revision``): same filters, same orderings (the database's collation decides both, so
+the offer index hashes rows in the same order); every home-feed contract test runs against both
+builders, and tests/recommendations/test_feed_build.py compares the rows themselves.
 
 Table and column names come from the models, so moving a model does not break a statement.
 PostgreSQL only (``possible``): with SQLite the view builds every document.
@@ -29,7 +31,7 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Model
-from psycopg import AsyncClientCursor, AsyncConnection, sql
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from interactions.models import Interaction, OfferDismissal, ProductRanking
@@ -37,7 +39,7 @@ from products.models import DealSnapshot, DealsPollState, Product
 from ui_templates.models import ComponentTemplate, TemplateVersion
 from ui_templates.template_set import TemplateEntry
 
-from .fragment_index import DealSnapshotRow, FeedProduct, OfferIndexRow, in_feed_order
+from .fragment_index import FeedProduct, OfferIndexRow, in_feed_order
 from .models import Offer
 
 
@@ -79,7 +81,6 @@ class TemplateRow(NamedTuple):
 class FeedRows:
     user_active: bool | None  # None: no such account
     products: list[FeedProduct]  # active products, home-screen order
-    snapshots: dict[int, DealSnapshotRow]  # the products' newest deal snapshots, by id
     offers: list[OfferRow]  # the user's live offers for active products, by product id and external id
     templates: list[TemplateRow]  # the published templates, by key
 
@@ -119,72 +120,70 @@ def _names() -> dict[str, sql.Composable]:
     }
 
 
-_USER = "SELECT is_active FROM {user} WHERE {user_id} = %(user)s"
-_PRODUCTS = """
-    SELECT p.id, p.slug, p.name, p.rank_weight, r.ctr, s.id, s.fetched_at, s.deals::text, ps.last_success_at
-    FROM {product} p
-    LEFT JOIN {poll_state} ps ON ps.{poll_state_product} = p.id
-    LEFT JOIN {ranking} r ON r.{ranking_product} = p.id
-    LEFT JOIN LATERAL (
-        SELECT d.id, d.fetched_at, d.deals FROM {snapshot} d
-        WHERE d.{snapshot_product} = p.id ORDER BY d.fetched_at DESC, d.id DESC LIMIT 1
-    ) s ON TRUE
-    WHERE p.active
-    ORDER BY p.rank_weight DESC, p.slug ASC"""
-_OFFERS = """
-    SELECT o.{offer_product}, o.external_id, o.version, o.title, o.body, o.image_url, o.price_amount,
-        o.price_currency, o.price_period, o.cta_label, o.cta_url, o.data::text, o.priority, o.expires_at,
-        o.updated_at,
-        EXISTS (
-            SELECT 1 FROM {interaction} i
-            WHERE i.{interaction_user} = o.{offer_user} AND i.{interaction_product} = o.{offer_product}
+# One statement, one row: the account's state, then each kind of row as a JSON array of arrays,
+# in the ORM readers' orders. Values keep their exact form through JSON: times as ISO 8601 text
+# (the session is in UTC), amounts as text, the JSON fields as they are stored.
+_FEED = """
+SELECT
+  (SELECT is_active FROM {user} WHERE {user_id} = %(user)s),
+  (SELECT coalesce(json_agg(json_build_array(
+            p.id, p.slug, p.name, p.rank_weight, r.ctr, s.id, s.fetched_at, ps.last_success_at
+          ) ORDER BY p.rank_weight DESC, p.slug ASC), '[]')::text
+     FROM {product} p
+     LEFT JOIN {poll_state} ps ON ps.{poll_state_product} = p.id
+     LEFT JOIN {ranking} r ON r.{ranking_product} = p.id
+     LEFT JOIN LATERAL (
+       SELECT d.id, d.fetched_at FROM {snapshot} d
+       WHERE d.{snapshot_product} = p.id ORDER BY d.fetched_at DESC, d.id DESC LIMIT 1
+     ) s ON TRUE
+     WHERE p.active),
+  (SELECT coalesce(json_agg(json_build_array(
+            o.{offer_product}, o.external_id, o.version, o.title, o.body, o.image_url, o.price_amount::text,
+            o.price_currency, o.price_period, o.cta_label, o.cta_url, o.data, o.priority, o.expires_at,
+            o.updated_at,
+            EXISTS (
+              SELECT 1 FROM {interaction} i
+              WHERE i.{interaction_user} = o.{offer_user} AND i.{interaction_product} = o.{offer_product}
                 AND i.offer_id = o.external_id AND i.kind = %(click)s
-        )
-    FROM {offer} o
-    JOIN {product} p ON p.id = o.{offer_product} AND p.active
-    WHERE o.{offer_user} = %(user)s AND NOT o.withdrawn AND (o.expires_at IS NULL OR o.expires_at > %(now)s)
-        AND NOT EXISTS (
-            SELECT 1 FROM {dismissal} x
-            WHERE x.{dismissal_user} = o.{offer_user} AND x.{dismissal_product} = o.{offer_product}
-                AND x.offer_id = o.external_id
-        )
-    ORDER BY o.{offer_product} ASC, o.external_id ASC"""
-_TEMPLATES = """
-    SELECT t.key, t.slot, t.product_slug, t.{published}, v.number
-    FROM {template} t JOIN {version} v ON v.id = t.{published}
-    WHERE t.{published} IS NOT NULL
-    ORDER BY t.key ASC"""
+            )
+          ) ORDER BY o.{offer_product} ASC, o.external_id ASC), '[]')::text
+     FROM {offer} o
+     JOIN {product} p ON p.id = o.{offer_product} AND p.active
+     WHERE o.{offer_user} = %(user)s AND NOT o.withdrawn AND (o.expires_at IS NULL OR o.expires_at > %(now)s)
+       AND NOT EXISTS (
+         SELECT 1 FROM {dismissal} x
+         WHERE x.{dismissal_user} = o.{offer_user} AND x.{dismissal_product} = o.{offer_product}
+           AND x.offer_id = o.external_id
+       )),
+  (SELECT coalesce(json_agg(json_build_array(t.key, t.slot, t.product_slug, t.{published}, v.number)
+          ORDER BY t.key ASC), '[]')::text
+     FROM {template} t JOIN {version} v ON v.id = t.{published}
+     WHERE t.{published} IS NOT NULL)
+"""
 _TREES = "SELECT id, tree::text FROM {version} WHERE id = ANY(%(ids)s)"
+_DEALS = "SELECT id, deals::text FROM {snapshot} WHERE id = ANY(%(ids)s)"
 
 
-def _statements() -> tuple[bytes, ...]:
+def _statements() -> tuple[bytes, bytes, bytes]:
     names = _names()
     # Encoded once: a Composed would be encoded again at every execution.
-    return tuple(
-        sql.SQL(text).format(**names).as_bytes(None) for text in (_USER, _PRODUCTS, _OFFERS, _TEMPLATES, _TREES)
-    )
+    feed, trees, deals = (sql.SQL(text).format(**names).as_bytes(None) for text in (_FEED, _TREES, _DEALS))
+    return feed, trees, deals
 
 
-_STATEMENTS: tuple[bytes, ...] | None = None
+_STATEMENTS: tuple[bytes, bytes, bytes] | None = None
 
 
-def statements() -> tuple[bytes, ...]:
+def statements() -> tuple[bytes, bytes, bytes]:
+    """The feed's statement, the template trees' and the deal snapshots'."""
     global _STATEMENTS
     if _STATEMENTS is None:
         _STATEMENTS = _statements()
     return _STATEMENTS
 
 
-_FEED: bytes | None = None
-
-
-def _feed_statement() -> bytes:
-    """The four reads of a feed as one query string: sent at once (the simple query protocol runs
-    them as one transaction), their results read one after the other."""
-    global _FEED
-    if _FEED is None:
-        _FEED = b";\n".join(statements()[:4])
-    return _FEED
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def possible() -> bool:
@@ -228,13 +227,9 @@ class FeedDatabase:
         if self._pool is None or self._loop is not loop:
             self._loop = loop
             self._pool = AsyncConnectionPool(
-                # Client-side binding (psycopg quotes the values): it lets one query string carry
-                # the four statements, one round trip without pipeline mode's bookkeeping.
-                kwargs={
-                    **(self._connect_kwargs or _connect_kwargs()),
-                    "autocommit": True,
-                    "cursor_factory": AsyncClientCursor,
-                },
+                # psycopg prepares a statement run five times on a connection: the feed's is then
+                # neither parsed nor planned again.
+                kwargs={**(self._connect_kwargs or _connect_kwargs()), "autocommit": True},
                 min_size=1,
                 max_size=self.max_size,
                 configure=_configure,
@@ -250,35 +245,26 @@ class FeedDatabase:
         params = {"user": user_id, "now": now, "click": Interaction.Kind.CLICK.value}
         pool = await self._get_pool()
         async with pool.connection() as conn:
-            cursor = await conn.execute(_feed_statement(), params)
-            user_rows = await cursor.fetchall()
-            cursor.nextset()
-            product_rows = await cursor.fetchall()
-            cursor.nextset()
-            offer_rows = await cursor.fetchall()
-            cursor.nextset()
-            template_rows = await cursor.fetchall()
-        snapshots: dict[int, DealSnapshotRow] = {}
-        feed_products = []
-        for pk, slug, name, rank_weight, ctr, snapshot_id, fetched_at, deals, last_success_at in product_rows:
-            feed_products.append(
-                FeedProduct(pk, slug, name, rank_weight, ctr, snapshot_id, fetched_at, last_success_at)
-            )
-            if snapshot_id is not None:
-                snapshots[snapshot_id] = DealSnapshotRow(json.loads(deals), fetched_at)
+            cursor = await conn.execute(statements()[0], params)
+            row = await cursor.fetchone()
+        assert row is not None  # one row, whatever the data
+        active, products_json, offers_json, templates_json = row
+        products = [
+            FeedProduct(pk, slug, name, rank_weight, ctr, snapshot_id, _time(fetched_at), _time(last_success))
+            for pk, slug, name, rank_weight, ctr, snapshot_id, fetched_at, last_success in json.loads(products_json)
+        ]
         return FeedRows(
-            user_active=bool(user_rows[0][0]) if user_rows else None,
-            products=in_feed_order(feed_products),
-            snapshots=snapshots,
-            offers=[_offer_row(row) for row in offer_rows],
-            templates=[TemplateRow(*row) for row in template_rows],
+            user_active=None if active is None else bool(active),
+            products=in_feed_order(products),
+            offers=[_offer_row(item) for item in json.loads(offers_json)],
+            templates=[TemplateRow(*item) for item in json.loads(templates_json)],
         )
 
     async def template_entries(self, templates: list[TemplateRow]) -> list[TemplateEntry]:
         """The published templates with their trees (as ``ui_templates.selectors.published_templates``)."""
         pool = await self._get_pool()
         async with pool.connection() as conn:
-            cursor = await conn.execute(statements()[4], {"ids": [t.version_id for t in templates]})
+            cursor = await conn.execute(statements()[1], {"ids": [t.version_id for t in templates]})
             trees: Mapping[int, str] = dict(await cursor.fetchall())
         return [
             TemplateEntry(
@@ -293,16 +279,25 @@ class FeedDatabase:
             if t.version_id in trees
         ]
 
+    async def snapshot_deals(self, snapshot_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The deals of these snapshots, by id (a snapshot is never changed once recorded)."""
+        pool = await self._get_pool()
+        async with pool.connection() as conn:
+            cursor = await conn.execute(statements()[2], {"ids": snapshot_ids})
+            return {pk: json.loads(deals) for pk, deals in await cursor.fetchall()}
+
     async def aclose(self) -> None:
         pool, self._pool, self._loop = self._pool, None, None
         if pool is not None:
             await pool.close()
 
 
-def _offer_row(row: tuple[Any, ...]) -> OfferRow:
+def _offer_row(item: list[Any]) -> OfferRow:
     (product_id, external_id, version, title, body, image_url, amount, currency, period, cta_label, cta_url, data,
-     priority, expires_at, updated_at, clicked) = row  # fmt: skip
+     priority, expires_at, updated_at, clicked) = item  # fmt: skip
+    updated = _time(updated_at)
+    assert updated is not None  # the column is not null
     return OfferRow(
-        product_id, external_id, version, title, body, image_url, amount, currency, period, cta_label, cta_url,
-        json.loads(data), priority, expires_at, updated_at, bool(clicked),
+        product_id, external_id, version, title, body, image_url, None if amount is None else Decimal(amount),
+        currency, period, cta_label, cta_url, data, priority, _time(expires_at), updated, bool(clicked),
     )  # fmt: skip

@@ -212,14 +212,20 @@ def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
                     return value
 
                 steps = _simple_path(single.group("expr").strip())
+                guarded = _guarded(evaluate, path)
                 if steps is None:
-                    return _guarded(evaluate, path)
+                    return guarded
+                first, rest = steps[0], steps[1:]
 
-                def look_up(context: Mapping[str, Any]) -> Any:
-                    value = _looked_up(steps, context)
-                    return evaluate(context) if value is _MISSING else value
+                def look_up(context: Mapping[str, Any]) -> Any:  # _looked_up, inlined: the hottest call
+                    value = context.get(first, _MISSING)
+                    for part in rest:
+                        if type(value) is not dict or part not in value:
+                            return guarded(context)
+                        value = value[part]
+                    return guarded(context) if value is _MISSING else value
 
-                return _guarded(look_up, path)
+                return look_up
             template = _env.from_string(raw)
             pieces = _interpolation(raw)
             if pieces is None:
@@ -319,9 +325,12 @@ class _Scope:
     depth: int = 0
 
 
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
 def _safe_id(raw: Any) -> str:
     """Ids hold letters, digits and ``_.:-`` only (data may bring anything)."""
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", str(raw))[:200] or "_"
+    return _UNSAFE_ID.sub("_", str(raw))[:200] or "_"
 
 
 def _item_key(item: Any, index: int) -> str:

@@ -66,6 +66,10 @@ class TemplateSet:
     """Templates by key and by (slot, product); anything a slot lacks falls back to the built-in."""
 
     entries: Mapping[str, TemplateEntry] = field(default_factory=dict)
+    # for_slot's answers: the set never changes, and every included card asks again
+    _for_slot: dict[tuple[str, str], CompiledTemplate] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, entries: Iterable[TemplateEntry]) -> TemplateSet:
@@ -89,8 +93,12 @@ class TemplateSet:
         return fallback
 
     def for_slot(self, slot: str, product_slug: str) -> CompiledTemplate:
-        entry = self.entry_for_slot(slot, product_slug)
-        return compiled(entry.key, entry.revision, entry.tree) if entry else built_in(slot)
+        found = self._for_slot.get((slot, product_slug))
+        if found is None:
+            entry = self.entry_for_slot(slot, product_slug)
+            found = compiled(entry.key, entry.revision, entry.tree) if entry else built_in(slot)
+            self._for_slot[(slot, product_slug)] = found
+        return found
 
     def version_tag(self, key: str) -> str:
         entry = self.entries.get(key)

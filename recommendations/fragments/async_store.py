@@ -3,15 +3,18 @@
 The fast path's builder (recommendations/feed_build.py) takes sections from here; the view takes
 them from ``store.FragmentStore``. Both use this process's one L1 (``store().l1``) and the same
 L2 entries (django-redis' key format and value encoding, read and written with ``redis.asyncio``),
-so what one renders the other finds. The steps are the synchronous store's:
+so what one renders the other finds. The steps are the synchronous store's, in fewer round trips:
 
-- L1, then one ``MGET`` for what L1 lacks;
-- single flight inside the process: a key being rendered by another request on this loop is
-  awaited, not rendered again;
-- a render lease across processes (``SET NX PX`` of ``lease:<key>`` for all missing keys in one
-  pipeline); a key leased elsewhere is polled in L2 for up to ``FRAGMENT_LEASE_WAIT_SECONDS``, then
-  rendered anyway;
-- the rendered fragments, their key sets (``fragset:*``) and the released leases in one pipeline.
+- L1;
+- single flight inside the process: a key another request on this loop is already looking up or
+  rendering is awaited, not looked up or rendered again;
+- one round trip for everything else: a script that returns each key's value from L2 or, for a
+  key L2 lacks, takes its render lease across processes (``SET NX PX`` of ``lease:<key>``), as the
+  synchronous store's ``get_many`` then ``lease`` do in two; a key leased elsewhere is polled in
+  L2 for up to ``FRAGMENT_LEASE_WAIT_SECONDS``, then rendered anyway;
+- render what is still missing;
+- the rendered fragments, their key sets (``fragset:*``) and the released leases are returned as
+  ``Writes``, for the caller to send with its own writes in one pipeline.
 
 Redis errors are handled as in ``l2.py``: counted, treated as misses, L2 skipped for
 ``FRAGMENT_L2_RETRY_SECONDS`` (the same pause as the synchronous side's).
@@ -21,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 
 from . import keys, l2, metrics
 from .l1 import L1Cache
@@ -34,18 +40,76 @@ from .store import EMPTY, Section
 
 logger = logging.getLogger(__name__)
 
-Render = Callable[[list[str]], dict[str, Section | None]]
+Render = Callable[[list[str]], Awaitable[dict[str, Section | None]]]
+REDIS_ERRORS = (aioredis.RedisError, OSError)
 _POLL_SECONDS = 0.05
-_REDIS_ERRORS = (aioredis.RedisError, OSError)
+
+# KEYS: n fragment keys, then their n lease keys; ARGV[1]: the lease's lifetime in milliseconds.
+# Answers per key: its value (in L2), 1 (not in L2, lease taken here) or 0 (leased elsewhere).
+_GET_OR_LEASE = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local value = redis.call('GET', KEYS[i])
+  if value then
+    out[i] = value
+  elseif redis.call('SET', KEYS[n + i], '1', 'NX', 'PX', ARGV[1]) then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+
+def _backend() -> Any:
+    """The cache L2 is in (``caches`` looks it up in a context-local: once per lookup, not per key)."""
+    return caches["default"]
 
 
 def l2_usable() -> bool:
     """Whether L2 is django-redis (whose format this module writes)."""
-    return callable(getattr(getattr(cache, "client", None), "encode", None))
+    return callable(getattr(getattr(_backend(), "client", None), "encode", None))
 
 
 def l2_url() -> str:
     return str(settings.CACHES["default"]["LOCATION"])
+
+
+@dataclass
+class Writes:
+    """What a lookup leaves to write to L2: fragments it rendered, leases it took."""
+
+    rendered: dict[str, Any] = field(default_factory=dict)
+    leased: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.rendered or self.leased)
+
+    def add_to(self, pipe: Pipeline) -> None:
+        """Queue them on ``pipe``, as ``l2.set_many`` and ``l2.release`` write them (a time to
+        live of 0 deletes, as django-redis does)."""
+        if not self or not l2.available():
+            return
+        ttl = settings.FRAGMENT_L2_TTL_SECONDS
+        backend = _backend()
+        make_key, encode = backend.make_key, backend.client.encode
+        doomed = [make_key(f"lease:{key}") for key in self.leased]
+        groups: dict[str, list[str]] = {}
+        for key, value in self.rendered.items():
+            if ttl <= 0:  # nothing is kept (django-redis deletes), so nothing is indexed either
+                doomed.append(make_key(key))
+                continue
+            pipe.set(make_key(key), encode(value), px=int(ttl * 1000))
+            group = keys.group(key)
+            if group is not None:
+                groups.setdefault(make_key(group), []).append(key)
+        for group, members in groups.items():
+            pipe.sadd(group, *members)
+            pipe.expire(group, ttl)
+        if doomed:
+            pipe.delete(*doomed)
 
 
 class AsyncFragmentStore:
@@ -54,24 +118,21 @@ class AsyncFragmentStore:
         self._ensure_subscriber = ensure_subscriber
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._scripts: dict[int, AsyncScript] = {}  # by client: EVALSHA, loading the script when Redis lacks it
 
-    async def get_sections(self, client: aioredis.Redis, keys: list[str], render: Render) -> dict[str, Section | None]:
-        """Each key's section (None: the product shows nothing); ``render(missing keys)`` makes
-        what no layer has."""
+    async def get_sections(
+        self, client: aioredis.Redis, keys: list[str], render: Render
+    ) -> tuple[dict[str, Section | None], Writes]:
+        """Each key's section (None: the product shows nothing), ``await render(missing keys)``
+        making what no layer has; and what is left to write to L2 (``Writes.add_to``)."""
         self._ensure_subscriber()
         found = self.l1.get_many(keys)
         metrics.count("l1", hits=len(found), misses=len(keys) - len(found))
+        writes = Writes()
         missing = [key for key in keys if key not in found]
         if missing:
-            from_l2 = await self._get_many(client, missing)
-            metrics.count("l2", hits=len(from_l2), misses=len(missing) - len(from_l2))
-            for key, value in from_l2.items():
-                self.l1.set(key, value)
-            found.update(from_l2)
-            missing = [key for key in missing if key not in found]
-        if missing:
-            found.update(await self._fill(client, missing, render))
-        return {key: None if found[key] == EMPTY else found[key] for key in keys}
+            found.update(await self._fill(client, missing, render, writes))
+        return {key: None if found[key] == EMPTY else found[key] for key in keys}, writes
 
     def _flights_here(self) -> dict[str, asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
@@ -79,7 +140,7 @@ class AsyncFragmentStore:
             self._loop, self._flights = loop, {}
         return self._flights
 
-    async def _fill(self, client: aioredis.Redis, missing: list[str], render: Render) -> dict[str, Any]:
+    async def _fill(self, client: aioredis.Redis, missing: list[str], render: Render, writes: Writes) -> dict[str, Any]:
         flights = self._flights_here()
         others = {key: flights[key] for key in missing if key in flights}
         mine = [key for key in missing if key not in others]
@@ -89,7 +150,7 @@ class AsyncFragmentStore:
         filled: dict[str, Any] = {}
         try:
             if mine:
-                filled.update(await self._lease_and_render(client, mine, render))
+                filled.update(await self._look_up_and_render(client, mine, render, writes))
         except BaseException as exc:
             for key in mine:
                 if not flights[key].done():
@@ -105,51 +166,62 @@ class AsyncFragmentStore:
             filled[key] = await future
         return filled
 
-    async def _lease_and_render(self, client: aioredis.Redis, todo: list[str], render: Render) -> dict[str, Any]:
-        leased = await self._lease(client, todo)
-        filled: dict[str, Any] = {}
-        rendered: dict[str, Any] = {}
-        try:
-            waiting = [key for key in todo if key not in leased]
-            if waiting:
-                filled.update(await self._wait_for_others(client, waiting))
-            todo = [key for key in todo if key not in filled]
-            if todo:
-                rendered = {key: EMPTY if section is None else section for key, section in render(todo).items()}
-                metrics.RENDERS.inc(len(rendered))
-                for key, value in rendered.items():
-                    self.l1.set(key, value)
-                filled.update(rendered)
-        finally:
-            await self._store(client, rendered, released=leased)
+    async def _look_up_and_render(
+        self, client: aioredis.Redis, todo: list[str], render: Render, writes: Writes
+    ) -> dict[str, Any]:
+        filled, writes.leased = await self._get_or_lease(client, todo)
+        metrics.count("l2", hits=len(filled), misses=len(todo) - len(filled))
+        for key, value in filled.items():
+            self.l1.set(key, value)
+        waiting = [key for key in todo if key not in filled and key not in writes.leased]
+        if waiting:
+            filled.update(await self._wait_for_others(client, waiting))
+        todo = [key for key in todo if key not in filled]
+        if todo:
+            rendered = {key: EMPTY if section is None else section for key, section in (await render(todo)).items()}
+            metrics.RENDERS.inc(len(rendered))
+            for key, value in rendered.items():
+                self.l1.set(key, value)
+            filled.update(rendered)
+            writes.rendered = rendered
         return filled
+
+    async def _get_or_lease(self, client: aioredis.Redis, wanted: list[str]) -> tuple[dict[str, Any], set[str]]:
+        """The values L2 has, and the keys whose render lease this request took (all of those
+        missing when Redis cannot say: rendering twice is the lesser evil)."""
+        if not l2.available():
+            return {}, set(wanted)
+        backend = _backend()
+        raw = [backend.make_key(key) for key in wanted] + [backend.make_key(f"lease:{key}") for key in wanted]
+        script = self._scripts.get(id(client))
+        if script is None or script.registered_client is not client:
+            script = self._scripts[id(client)] = client.register_script(_GET_OR_LEASE)
+        try:
+            answers = await script(keys=raw, args=[int(settings.FRAGMENT_LEASE_SECONDS * 1000)])
+        except REDIS_ERRORS:
+            l2.failed("get_many")
+            return {}, set(wanted)
+        decode = backend.client.decode
+        values: dict[str, Any] = {}
+        leased: set[str] = set()
+        for key, answer in zip(wanted, answers, strict=True):
+            if isinstance(answer, bytes):
+                values[key] = decode(answer)
+            elif answer == 1:
+                leased.add(key)
+        return values, leased
 
     async def _get_many(self, client: aioredis.Redis, wanted: list[str]) -> dict[str, Any]:
         if not wanted or not l2.available():
             return {}
+        backend = _backend()
         try:
-            values = await client.mget([cache.make_key(key) for key in wanted])
-        except _REDIS_ERRORS:
+            values = await client.mget([backend.make_key(key) for key in wanted])
+        except REDIS_ERRORS:
             l2.failed("get_many")
             return {}
-        decode = cache.client.decode  # type: ignore[attr-defined]
+        decode = backend.client.decode
         return {key: decode(value) for key, value in zip(wanted, values, strict=True) if value is not None}
-
-    async def _lease(self, client: aioredis.Redis, wanted: list[str]) -> set[str]:
-        """The keys whose render lease this request took (all of them when Redis cannot say:
-        rendering twice is the lesser evil)."""
-        if not l2.available():
-            return set(wanted)
-        lease_ms = int(settings.FRAGMENT_LEASE_SECONDS * 1000)
-        try:
-            pipe = client.pipeline(transaction=False)
-            for key in wanted:
-                pipe.set(cache.make_key(f"lease:{key}"), 1, nx=True, px=lease_ms)
-            taken = await pipe.execute()
-        except _REDIS_ERRORS:
-            l2.failed("lease")
-            return set(wanted)
-        return {key for key, ok in zip(wanted, taken, strict=True) if ok}
 
     async def _wait_for_others(self, client: aioredis.Redis, wanted: list[str]) -> dict[str, Any]:
         got: dict[str, Any] = {}
@@ -161,31 +233,3 @@ class AsyncFragmentStore:
         for key, value in got.items():
             self.l1.set(key, value)
         return got
-
-    async def _store(self, client: aioredis.Redis, values: dict[str, Any], *, released: set[str]) -> None:
-        """Write rendered fragments and their key sets, release leases (one pipeline), as
-        ``l2.set_many`` and ``l2.release`` do (a time to live of 0 deletes, as django-redis does)."""
-        if not (values or released) or not l2.available():
-            return
-        ttl = settings.FRAGMENT_L2_TTL_SECONDS
-        encode = cache.client.encode  # type: ignore[attr-defined]
-        try:
-            pipe = client.pipeline(transaction=False)
-            doomed = [cache.make_key(f"lease:{key}") for key in released]
-            groups: dict[str, list[str]] = {}
-            for key, value in values.items():
-                if ttl > 0:
-                    pipe.set(cache.make_key(key), encode(value), px=int(ttl * 1000))
-                else:
-                    doomed.append(cache.make_key(key))
-                group = keys.group(key)
-                if group is not None:
-                    groups.setdefault(cache.make_key(group), []).append(key)
-            for group, members in groups.items():
-                pipe.sadd(group, *members)
-                pipe.expire(group, ttl)
-            if doomed:
-                pipe.delete(*doomed)
-            await pipe.execute()
-        except _REDIS_ERRORS:
-            l2.failed("set_many")

@@ -171,7 +171,8 @@ def test_the_rows_are_what_the_views_readers_read(loop, builder, scene):
         key=lambda o: o.id,
     )
     with_deals = [p for p in products if p.latest_snapshot_id]
-    assert deals_of(with_deals, rows.snapshots) == deals_inputs(with_deals)
+    snapshots = loop.run_until_complete(builder._snapshots(with_deals))
+    assert deals_of(with_deals, snapshots) == deals_inputs(with_deals)
     entries = loop.run_until_complete(builder.db.template_entries(rows.templates))
     assert {e.key: e for e in entries} == dict(published_templates().entries)
 
