@@ -28,7 +28,7 @@ def main() -> None:
 
     django.setup()
     from django.contrib.auth.models import User
-    from django.db import transaction
+    from django.db import connection, transaction
     from rest_framework_simplejwt.tokens import AccessToken
 
     from recommendations.models import Offer
@@ -41,6 +41,8 @@ def main() -> None:
         Offer.objects.bulk_create(
             [Offer(user=user, **{name: getattr(offer, name) for name in copied}) for user in users for offer in offers]
         )
+    with connection.cursor() as cursor:  # statistics for the planner, as autovacuum would gather them soon
+        cursor.execute("ANALYZE")
     args.tokens.write_text("".join(f"{AccessToken.for_user(user)}\n" for user in users))
     print(f"{len(users)} users with {len(offers)} offers each; tokens in {args.tokens}")
 

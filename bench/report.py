@@ -27,6 +27,10 @@ class Row:
     server_cpu_s: float | None = None  # CPU time the server process used during the measured run
     db_connections_peak: int | None = None  # most PostgreSQL connections sampled during the measured run
     connections: int = 64  # wrk connections; ratios compare with the baseline row at the same count
+    # When the row is the median of several rounds (bench/run.py ``median_run``): every round's
+    # requests per second and p99, and which of the two chose the median.
+    rounds: list[tuple[float, float]] | None = None
+    median_by: str = ""
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -69,12 +73,17 @@ def describe_database(settings: dict[str, Any]) -> str:
         text = "psycopg pool with psycopg_pool's default sizes"
     else:
         text = "no pool, a new connection per request"
-    return f"{text}, CONN_MAX_AGE={conn_max_age}"
+    build = settings.get("build_pool")
+    builder = f"; the fast path's builder: an asyncio pool of at most {build} per process" if build else ""
+    return f"{text}, CONN_MAX_AGE={conn_max_age}{builder}"
 
 
 def pool_max_size(settings: dict[str, Any]) -> int | None:
+    """The most connections one server process may hold: Django's pool and the builder's."""
     pool = settings.get("pool")
-    return int(pool["max_size"]) if isinstance(pool, dict) and "max_size" in pool else None
+    if not (isinstance(pool, dict) and "max_size" in pool):
+        return None
+    return int(pool["max_size"]) + int(settings.get("build_pool") or 0)
 
 
 def cpu_model() -> str:
@@ -153,6 +162,8 @@ def rows_as_dicts(rows: list[Row], baseline: Row | None) -> list[dict[str, Any]]
             "server_cpu_ms_per_request": r.cpu_ms_per_request,
             "server_cpu_busy": r.cpu_busy,
             "db_connections_peak": r.db_connections_peak,
+            "rounds": [{"requests_per_s": rps, "latency_p99_ms": p99} for rps, p99 in r.rounds or []],
+            "median_by": r.median_by,
             **r.result.as_dict(),
         }
         for r in rows
@@ -375,10 +386,11 @@ def markdown_section(
         f"- Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), Linux {machine['kernel']}, "
         f"Python {machine['python']}; load average {' / '.join(map(str, context['load_before']))} (1/5/15 min) "
         "before the run.",
-        f"- Servers (one at a time, {context['server_pinning']}): `{context['server_command']}`, "
+        f"- Servers (one loaded at a time, {context['server_pinning']}): `{context['server_command']}`, "
         f"APP being `{context['project_app']}` (the project: `DEBUG=false`; PostgreSQL: "
         f"{context['database_text']}) and `{context['baseline_app']}` (the baseline).",
         f"- Cold caches rows: {context.get('cold_text', 'n/a')}",
+        _rounds_line(rows, context),
         *(f"- {line}." for line in context.get("cold_counts", [])),
         "- View-only rows: the same project with `FEED_FAST_PATH=false`, so every request goes through "
         "Django, DRF and the reference view (warm fragment caches).",
@@ -386,7 +398,8 @@ def markdown_section(
         f"{_outcomes(context.get('fast_path_outcomes'))}.",
         _connections_line(rows, context),
         f"- Load: {context['wrk_version']}, {context['wrk_pinning']}; each row is one "
-        f"{context['duration_s']} s run after a {context['warmup_s']} s warm-up run with the same settings.",
+        f"{context['duration_s']} s run after a {context['warmup_s']} s warm-up run with the same settings "
+        "(later rounds of a target without another warm-up).",
         f"- Services: PostgreSQL {context['postgres_version']}, Redis {context['redis_version']}.",
         f"- Payload: alice's feed, {context['feed_bytes']:,} bytes, {context['feed_sections']} sections, "
         f"`{context['feed_content_type']}`.",
@@ -405,6 +418,25 @@ def markdown_section(
     return "\n".join(out)
 
 
+def _rounds_line(rows: list[Row], context: dict[str, Any]) -> str:
+    rounds = [row for row in rows if row.rounds and len(row.rounds) > 1]
+    if not rounds:
+        return "- Rounds: every row is one run."
+
+    def runs(row: Row) -> str:
+        if row.median_by == "throughput":
+            return ", ".join(f"{rps:,.0f} req/s" for rps, _ in row.rounds or [])
+        return ", ".join(f"p99 {fmt_ms(p99)}" for _, p99 in row.rounds or [])
+
+    each = "; ".join(f"{row.target} at {row.connections}: {runs(row)}" for row in rounds)
+    return (
+        f"- Rounds: the baseline's and the warm feed's 200 rows alternate, {context.get('rounds')} runs each at each "
+        "number of connections (both servers up, one loaded at a time; the first run of each after a warm-up), and "
+        "the cold row runs as often; a row shown is its median run, by requests per second at 64 connections and by "
+        f"p99 at 16. Every run: {each}."
+    )
+
+
 def _connections_line(rows: list[Row], context: dict[str, Any]) -> str:
     interval = f"sampled every {context['db_sample_interval_s']:g} s from `pg_stat_activity`"
     if context.get("db_sampler_error") or context.get("db_connections_peak") is None:
@@ -417,7 +449,7 @@ def _connections_line(rows: list[Row], context: dict[str, Any]) -> str:
     verdict = ""
     if bound is not None:
         over = context["db_connections_peak"] > bound
-        verdict = f" **⚠ more than the pool's {bound}**" if over else f" (the pool allows {bound})"
+        verdict = f" **⚠ more than the pools' {bound}**" if over else f" (the pools allow {bound})"
     return (
         f"- PostgreSQL connections to `{context['db_name']}` ({interval}, {context['db_samples']} samples): "
         f"at most {context['db_connections_peak']} while the project was served{verdict}; "
