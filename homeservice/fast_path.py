@@ -20,10 +20,11 @@ answer that do not depend on the endpoint, are here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from cachetools import LRUCache
@@ -195,12 +196,54 @@ async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], b
     await send({"type": "http.response.body", "body": body})
 
 
+class LoopLifetime:
+    """Closes resources bound to an event loop when that loop shuts down.
+
+    ``asyncio.run``, asgiref's ``async_to_sync`` and uvicorn finalise the loop's async generators
+    before closing it; a generator suspended here runs ``aclose`` then. So a process-wide object
+    (the feed's builder, used by the fast path and by every consumer) can keep a pool per loop
+    without one that outlives its loop (tests run a loop per test).
+    """
+
+    def __init__(self) -> None:
+        self._guards: dict[int, tuple[asyncio.AbstractEventLoop, AsyncGenerator[None, None]]] = {}
+
+    def bind(self, aclose: Callable[[], Awaitable[None]]) -> None:
+        """Call ``aclose`` when the running loop shuts down (call from code the loop runs)."""
+        loop = asyncio.get_running_loop()
+        for key, (other, _) in list(self._guards.items()):
+            if other.is_closed():
+                del self._guards[key]
+
+        async def guard() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                await aclose()
+
+        running = guard()
+        step = cast(Coroutine[Any, Any, None], running.__anext__())  # the loop's hook registers it
+        with contextlib.suppress(StopIteration):
+            step.send(None)  # runs it to its yield, where it waits for the loop's shutdown
+        self._guards[id(running)] = (loop, running)  # held: the loop only keeps a weak reference
+
+    async def aclose(self) -> None:
+        """Close now what was bound to the running loop (each ``aclose`` runs once)."""
+        loop = asyncio.get_running_loop()
+        for key, (other, running) in list(self._guards.items()):
+            if other is loop:
+                del self._guards[key]
+                await running.aclose()
+
+
 class RedisClients:
-    """asyncio Redis clients by URL, for the running event loop (a new loop gets new ones)."""
+    """asyncio Redis clients by URL, for the running event loop (a new loop gets new ones, and
+    they close when their loop shuts down)."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, aioredis.Redis] = {}
+        self._lifetime = LoopLifetime()
 
     def get(self, url: str) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
@@ -212,9 +255,10 @@ class RedisClients:
                 url, max_connections=256, timeout=1, socket_connect_timeout=1, socket_timeout=1
             )
             client = self._clients[url] = aioredis.Redis(connection_pool=pool)
+            self._lifetime.bind(client.aclose)
         return client
 
     async def aclose(self) -> None:
-        clients, self._clients, self._loop = self._clients, {}, None
-        for client in clients.values():
-            await client.aclose()
+        """Close this loop's clients now (they would close with the loop anyway)."""
+        self._clients, self._loop = {}, None
+        await self._lifetime.aclose()

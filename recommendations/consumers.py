@@ -4,8 +4,9 @@ A thin adapter. It authenticates (ws_auth.py put the user in the scope), joins t
 and this process's broadcast hub (live_hub.py), sends the feed from the selectors, and keeps the
 client's *screen* (live_screen.py) so that a change costs only the changed product's section:
 
-- ``feed.changed`` for this user (the user's group): the product's section is read for this user
-  (live_selectors.py) and, if the screen changes, a ``feed.updated`` frame is queued;
+- ``feed.changed`` for this user (the user's group): the user's feed is built on the loop by the
+  process's builder (feed_build.py; with SQLite, the product's section is read through the view's
+  code, live_selectors.py) and, if the screen changes, a ``feed.updated`` frame is queued;
 - a generic-deals refresh or template publish arrives through the hub, computed once per process
   (``apply_generic``);
 - ``resume`` answers nothing, the changed sections, or a snapshot;
@@ -37,6 +38,7 @@ from plans.services import plans_filter
 from . import live
 from .client_version import client_version_from_scope
 from .feed import feed_version
+from .feed_build import build_possible, shared_builder
 from .live_hub import NOTHING, RELOAD, GenericChange, GenericOutcome, live_hub
 from .live_outbox import Outbox
 from .live_protocol import (
@@ -190,8 +192,17 @@ class HomeConsumer(AsyncWebsocketConsumer):
         self.screen = screen
         self.generation += 1
 
+    async def _load_feed(self) -> dict[str, Any]:
+        """The user's feed as ``GET /api/v1/home/`` answers it now: built on this loop by the
+        process's builder (one statement, the fragment caches; feed_build.py) where it can, else
+        through the view's code in a thread."""
+        built = await shared_builder().build_or_none(user_id=self.user.pk, client_version=self.client_version)
+        if built is not None:
+            return built.feed
+        return await self._load_feed_in_thread()
+
     @database_sync_to_async
-    def _load_feed(self) -> dict[str, Any]:
+    def _load_feed_in_thread(self) -> dict[str, Any]:
         return home_feed(user=self.user, client_version=self.client_version)
 
     @database_sync_to_async
@@ -268,7 +279,8 @@ class HomeConsumer(AsyncWebsocketConsumer):
         if self.closing or self.screen is None:
             return
         product = str(event.get("product") or "")
-        if product:
+        if product and build_possible():
+            # No builder here (SQLite): only the product's section, through the view's code.
             result = await self._read(lambda: self._load_product_section(product))
             assert self.screen is not None
             new = refreshed_screen(
@@ -278,6 +290,8 @@ class HomeConsumer(AsyncWebsocketConsumer):
                 replace={product: result.section},
             )
         else:
+            # Built on this loop, the whole feed costs less than one section through the view's
+            # code: one statement, the sections that did not change from L1.
             new = Screen.of_feed(await self._read(self._load_feed))
         assert self.screen is not None
         change = change_between(self.screen, new)

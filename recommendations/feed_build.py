@@ -25,15 +25,18 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
+from psycopg_pool import PoolTimeout
 from redis.asyncio.client import Pipeline
 
 from homeservice.fast_path import RedisClients
@@ -42,7 +45,6 @@ from ui_templates.template_set import TemplateSet
 
 from . import feed_sql
 from .feed import OfferData, ProductInfo, assemble_feed, build_section
-from .feed_answer import FeedAnswer
 from .feed_plan import plan_feed, render_inputs
 from .fragment_index import DealSnapshotRow, FeedProduct, deals_of, offer_index_of, templates_revision_of
 from .fragments import documents
@@ -83,9 +85,20 @@ def _why_not_possible() -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class BuiltFeed:
+    feed: dict[str, Any]
+    version: str
+    body: bytes  # the document as sent and kept (orjson)
+
+
 class FeedBuilder:
-    def __init__(self, redis_clients: RedisClients, *, db: feed_sql.FeedDatabase | None = None) -> None:
-        self.redis = redis_clients
+    """Builds feed documents on the event loop. One per process (``shared_builder``) serves the
+    fast path and the WebSocket consumers; its pools and clients belong to the loop that uses
+    them (homeservice/fast_path.py ``LoopLifetime``)."""
+
+    def __init__(self, redis_clients: RedisClients | None = None, *, db: feed_sql.FeedDatabase | None = None) -> None:
+        self.redis = redis_clients or RedisClients()
         self.db = db or feed_sql.FeedDatabase(
             max_size=settings.FEED_FAST_BUILD_DB_POOL_SIZE, timeout=settings.FEED_FAST_BUILD_DB_TIMEOUT_SECONDS
         )
@@ -96,16 +109,40 @@ class FeedBuilder:
         self._template_sets: OrderedDict[str, TemplateSet] = OrderedDict()
         self._deals: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()  # by snapshot id
 
-    async def answer(
+    async def build_or_none(
         self,
         *,
         user_id: int,
         client_version: int | None,
-        user_generation: bytes | None,
-        shared_generation: bytes | None,
-    ) -> FeedAnswer | None:
+        user_generation: bytes | None = None,
+        shared_generation: bytes | None = None,
+    ) -> BuiltFeed | None:
+        """``build``, or None when this process cannot build (settings, a bump of everything still
+        owed) or PostgreSQL or Redis failed (logged): the caller then reads through the view's code."""
+        if build_possible() or documents.bump_pending():
+            return None
+        try:
+            return await self.build(
+                user_id=user_id,
+                client_version=client_version,
+                user_generation=user_generation,
+                shared_generation=shared_generation,
+            )
+        except (aioredis.RedisError, OSError, psycopg.Error, PoolTimeout):
+            logger.warning("building the feed of user %s failed; read through the view's code", user_id, exc_info=True)
+            return None
+
+    async def build(
+        self,
+        *,
+        user_id: int,
+        client_version: int | None,
+        user_generation: bytes | None = None,
+        shared_generation: bytes | None = None,
+    ) -> BuiltFeed | None:
         """``user_id``'s feed for ``client_version``, built and kept for the fast path as the
-        view would; None when the view must answer."""
+        view would (the generations given are those read before; None: read them now); None when
+        the account is missing or inactive (the view refuses it)."""
         documents_client = self.redis.get(settings.FEED_DOC_REDIS_URL)
         if user_generation is None or shared_generation is None:
             created = await self._generations(documents_client, user_id)
@@ -165,7 +202,7 @@ class FeedBuilder:
             valid_until=plan.valid_until,
             writes=writes,
         )
-        return FeedAnswer(version=feed["version"], body=body)
+        return BuiltFeed(feed=feed, version=feed["version"], body=body)
 
     async def _generations(self, client: aioredis.Redis, user_id: int) -> tuple[bytes, bytes] | None:
         prefix = settings.REDIS_KEY_PREFIX
@@ -257,4 +294,17 @@ class FeedBuilder:
             logger.warning("feed document or fragments of user %s not kept", user_id, exc_info=True)
 
     async def aclose(self) -> None:
+        """Close what this loop holds now (else it closes with the loop)."""
         await self.db.aclose()
+        await self.redis.aclose()
+
+
+_shared: FeedBuilder | None = None
+
+
+def shared_builder() -> FeedBuilder:
+    """This process's builder (its caches of template sets and deals are shared)."""
+    global _shared
+    if _shared is None:
+        _shared = FeedBuilder()
+    return _shared

@@ -34,6 +34,7 @@ from django.db.models import Model
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
+from homeservice.fast_path import LoopLifetime
 from interactions.models import Interaction, OfferDismissal, ProductRanking
 from products.models import DealSnapshot, DealsPollState, Product
 from ui_templates.models import ComponentTemplate, TemplateVersion
@@ -213,7 +214,7 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 class FeedDatabase:
     """A small pool of asyncio PostgreSQL connections for the running event loop (a new loop
-    gets a new pool: tests run one loop per test)."""
+    gets a new pool, closed when its loop shuts down: tests run one loop per test)."""
 
     def __init__(self, *, max_size: int, timeout: float, connect_kwargs: dict[str, Any] | None = None) -> None:
         self.max_size = max_size
@@ -221,12 +222,13 @@ class FeedDatabase:
         self._connect_kwargs = connect_kwargs  # None: the default database's (``_connect_kwargs``)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        self._lifetime = LoopLifetime()
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:
             self._loop = loop
-            self._pool = AsyncConnectionPool(
+            pool = self._pool = AsyncConnectionPool(
                 # psycopg prepares a statement run five times on a connection: the feed's is then
                 # neither parsed nor planned again.
                 kwargs={**(self._connect_kwargs or _connect_kwargs()), "autocommit": True},
@@ -237,7 +239,8 @@ class FeedDatabase:
                 timeout=self.timeout,
                 name="feed-build",
             )
-            await self._pool.open()
+            await pool.open()
+            self._lifetime.bind(lambda: _close_pool(pool))
         return self._pool
 
     async def feed_rows(self, *, user_id: int, now: datetime) -> FeedRows:
@@ -287,9 +290,21 @@ class FeedDatabase:
             return {pk: json.loads(deals) for pk, deals in await cursor.fetchall()}
 
     async def aclose(self) -> None:
-        pool, self._pool, self._loop = self._pool, None, None
-        if pool is not None:
-            await pool.close()
+        """Close this loop's pool now (it would close with the loop anyway)."""
+        self._pool, self._loop = None, None
+        await self._lifetime.aclose()
+
+
+async def _close_pool(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+    """Close ``pool``, also when its loop is shutting down: the loop cancels every task first, the
+    pool's workers among them, and ``close`` then stops at waiting for them before closing its idle
+    connections; those are closed here instead (psycopg_pool keeps them in ``_pool``)."""
+    idle = list(getattr(pool, "_pool", ()))
+    try:
+        await pool.close(timeout=1)
+    except asyncio.CancelledError:
+        for conn in idle:
+            await conn.close()
 
 
 def _offer_row(item: list[Any]) -> OfferRow:

@@ -369,9 +369,19 @@ def _apply_one(*, batch: _Batch, event: CheckedEvent, changed: dict[int, str]) -
     return ReceivedEvent.Outcome.APPLIED
 
 
-def _apply_all(*, product: Product, events: list[CheckedEvent]) -> list[EventResult]:
+@dataclass(frozen=True)
+class Applied:
+    results: list[EventResult]
+    committed_at: datetime  # when the transaction committed (before anyone was told)
+
+
+def _apply_all(*, product: Product, events: list[CheckedEvent]) -> Applied:
     results: list[EventResult] = []
+    committed: list[datetime] = []
     with transaction.atomic():
+        # Registered first, so it runs first once the transaction commits: before the
+        # announcements, whose live updates are measured from it.
+        transaction.on_commit(lambda: committed.append(timezone.now()))
         known = set(
             ReceivedEvent.objects.filter(product=product, event_id__in=[e.id for e in events]).values_list(
                 "event_id", flat=True
@@ -399,12 +409,16 @@ def _apply_all(*, product: Product, events: list[CheckedEvent]) -> list[EventRes
             results.append(EventResult(event.index, event.id, str(outcome)))
         batch.flush()
         ReceivedEvent.objects.bulk_create(received)
+        by_reason: dict[str, list[int]] = {}
         for user_id, reason in changed.items():
-            live.feed_changed_for_user(user_id=user_id, reason=reason, product_slug=product.slug)
-    return results
+            by_reason.setdefault(reason, []).append(user_id)
+        for reason, user_ids in by_reason.items():
+            live.feeds_changed_for_users(user_ids=user_ids, reason=reason, product_slug=product.slug)
+    # Inside an outer transaction (tests) nothing has committed yet: now is the best estimate.
+    return Applied(results=results, committed_at=committed[0] if committed else timezone.now())
 
 
-def events_apply(*, product: Product, events: list[CheckedEvent]) -> list[EventResult]:
+def events_apply(*, product: Product, events: list[CheckedEvent]) -> Applied:
     """Apply checked events in one transaction (all or nothing); committed when this returns.
 
     A concurrent request carrying the same event id (or creating the same stream) makes the

@@ -14,7 +14,9 @@ Groups:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -35,15 +37,24 @@ def user_group(user_id: int) -> str:
 
 
 def _send(group: str, message: dict[str, Any]) -> None:
+    _send_many([group], message)
+
+
+def _send_many(groups: Collection[str], message: dict[str, Any]) -> None:
+    """``message`` to each of ``groups``, in one trip to the event loop."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not groups:
         return
+
+    async def send_all() -> None:
+        await asyncio.gather(*(layer.group_send(group, message) for group in groups))
+
     try:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send_all)()
     except Exception:
         # Live messages are hints: a client that misses one converges on its next resume or
         # fetch, so a channel-layer outage must not fail the write that caused it.
-        logger.exception("live update to %s could not be sent", group)
+        logger.exception("live update to %s could not be sent", ", ".join(sorted(groups)))
 
 
 def _invalidate(invalidate: Any) -> None:
@@ -55,24 +66,33 @@ def _invalidate(invalidate: Any) -> None:
         logger.exception("fragment invalidation failed")
 
 
-def _warm(user_id: int) -> None:
+def _warm(user_ids: Collection[int]) -> None:
     from .tasks import feed_warm_soon  # tasks import this module
 
     try:
-        feed_warm_soon(user_id=user_id)
+        feed_warm_soon(user_ids=user_ids)
     except Exception:
         # Warming is an optimisation: the next read renders what is missing.
-        logger.exception("feed warm-up of user %s could not be queued", user_id)
+        logger.exception("feed warm-up of users %s could not be queued", sorted(user_ids))
 
 
 def feed_changed_for_user(*, user_id: int, reason: str, product_slug: str = "") -> None:
     """Tell every connection of one user that their feed (``product_slug``'s section, or any
     section when empty) may have changed (after commit)."""
+    feeds_changed_for_users(user_ids=[user_id], reason=reason, product_slug=product_slug)
+
+
+def feeds_changed_for_users(*, user_ids: Collection[int], reason: str, product_slug: str = "") -> None:
+    """``feed_changed_for_user`` for each of several users (a batch of product events), after
+    commit: their caches invalidated together, one trip to the channel layer, one warm-up task."""
+    users = sorted(set(user_ids))
+    if not users:
+        return
 
     def announce() -> None:
-        _invalidate(lambda: fragments.invalidate_user(user_id=user_id, product_slug=product_slug))
-        _send(user_group(user_id), {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
-        _warm(user_id)
+        _invalidate(lambda: fragments.invalidate_users(user_ids=users, product_slug=product_slug))
+        _send_many([user_group(u) for u in users], {"type": FEED_CHANGED, "reason": reason, "product": product_slug})
+        _warm(users)
 
     transaction.on_commit(announce)
 

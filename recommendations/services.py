@@ -85,10 +85,10 @@ _OFFER_UPDATE_FIELDS = [
 
 def offers_store(*, product: Product, offers: list[tuple[User, OfferFields, int]]) -> None:
     """Upsert ``(user, offer, version)`` rows in one statement; of two with the same key the later
-    wins, as if stored one after the other. Each future ``expires_at`` gets an expiry task (one per
-    user and time). In a transaction. The one way offers are written: ingestion (a batch of
-    events, ordered by their streams' sequence) and ``offer_upsert`` (one offer, ordered by its
-    version) both come here."""
+    wins, as if stored one after the other. Each future ``expires_at`` gets an expiry task (one
+    per time, for the users whose offers expire then). In a transaction. The one way offers are
+    written: ingestion (a batch of events, ordered by their streams' sequence) and
+    ``offer_upsert`` (one offer, ordered by its version) both come here."""
     rows: dict[tuple[int, str], Offer] = {}
     expiries: set[tuple[int, datetime]] = set()
     now = timezone.now()
@@ -120,13 +120,16 @@ def offers_store(*, product: Product, offers: list[tuple[User, OfferFields, int]
             unique_fields=["user", "product", "external_id"],
             update_fields=_OFFER_UPDATE_FIELDS,
         )
+    by_time: dict[datetime, list[int]] = {}
     for user_id, at in sorted(expiries, key=lambda item: (item[1], item[0])):
-        _expiry_schedule(user_id=user_id, product_slug=product.slug, at=at)
+        by_time.setdefault(at, []).append(user_id)
+    for at, user_ids in by_time.items():
+        _expiry_schedule(user_ids=user_ids, product_slug=product.slug, at=at)
 
 
-def _expiry_schedule(*, user_id: int, product_slug: str, at: datetime) -> None:
+def _expiry_schedule(*, user_ids: list[int], product_slug: str, at: datetime) -> None:
     from .tasks import offer_expired
 
     transaction.on_commit(
-        lambda: offer_expired.apply_async(kwargs={"user_id": user_id, "product_slug": product_slug}, eta=at)
+        lambda: offer_expired.apply_async(kwargs={"user_ids": user_ids, "product_slug": product_slug}, eta=at)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from urllib.parse import quote
 
 from celery import shared_task
@@ -21,10 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
-def offer_expired(*, user_id: int, product_slug: str) -> None:
-    """Scheduled at an offer's ``expires_at``: the feed stops serving it by itself (selectors
-    filter it); this tells the user's open connections so they see it go."""
-    live.feed_changed_for_user(user_id=user_id, reason="offer.expired", product_slug=product_slug)
+def offer_expired(*, user_ids: list[int], product_slug: str) -> None:
+    """Scheduled at an ``expires_at`` of offers of ``product_slug`` (one task for the users whose
+    offers expire then): the feed stops serving them by itself (selectors filter them); this tells
+    the users' open connections so they see them go."""
+    live.feeds_changed_for_users(user_ids=user_ids, reason="offer.expired", product_slug=product_slug)
 
 
 @shared_task(
@@ -65,36 +67,49 @@ def _warm_queued_key(user_id: int) -> str:
     return f"feedwarm:queued:{user_id}"
 
 
-def feed_warm_soon(*, user_id: int) -> bool:
-    """After a change to one user's offers (called once it is committed): render their feed again
-    in a worker, so that the new fragment is in L2 and their next request finds a current
-    document (PRODUCT.md §3, flow 1: the push re-renders the fragment, not the next read).
+def feed_warm_soon(*, user_ids: Collection[int]) -> list[int]:
+    """After a change to users' offers (called once it is committed): render their feeds again
+    in a worker, so that the new fragments are in L2 and their next requests find a current
+    document (PRODUCT.md §3, flow 1: the push re-renders the fragment, not the next read). One
+    task for all of them; the users it was queued for are returned.
 
-    A burst of changes shares one queued task: the "queued" mark (a cache ``add``) is cleared
-    when the task starts, so a change committed after that queues another and none is missed.
-    Nothing is queued without the document cache (no Redis), whose absence makes it pointless.
+    A burst of changes shares one queued warm-up per user: the "queued" mark (a cache ``add``,
+    for all the users in one round trip) is cleared when the task starts, so a change committed
+    after that queues another and none is missed. Nothing is queued without the document cache
+    (no Redis), whose absence makes it pointless.
     """
-    if not documents.enabled():
-        return False
+    if not documents.enabled() or not user_ids:
+        return []
     try:
-        first = cache.add(_warm_queued_key(user_id), 1, timeout=settings.FEED_WARM_DEDUPE_SECONDS)
+        marked = _marks_add([_warm_queued_key(u) for u in user_ids], timeout=settings.FEED_WARM_DEDUPE_SECONDS)
     except Exception:
-        logger.warning("feed warm-up of user %s not queued (cache unavailable)", user_id, exc_info=True)
-        return False
+        logger.warning("feed warm-up of users %s not queued (cache unavailable)", sorted(user_ids), exc_info=True)
+        return []
+    first = [u for u, added in zip(user_ids, marked, strict=True) if added]
     if first:
-        feed_warm.apply_async(kwargs={"user_id": user_id}, expires=settings.FEED_WARM_DEDUPE_SECONDS)
-    return bool(first)
+        feed_warm.apply_async(kwargs={"user_ids": first}, expires=settings.FEED_WARM_DEDUPE_SECONDS)
+    return first
+
+
+def _marks_add(keys: list[str], *, timeout: int) -> list[bool]:
+    """``cache.add(key, 1)`` for each key: one pipeline with django-redis, else one call each."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    if get_client is None:  # the in-process stand-in
+        return [bool(cache.add(key, 1, timeout=timeout)) for key in keys]
+    pipe = get_client(write=True).pipeline(transaction=False)
+    for key in keys:
+        pipe.set(cache.make_key(key), 1, nx=True, ex=timeout)
+    return [bool(added) for added in pipe.execute()]
 
 
 @shared_task(ignore_result=True)
-def feed_warm(*, user_id: int) -> str:
-    """Render one user's feed (newest catalogue) into the caches and keep its document."""
+def feed_warm(*, user_ids: list[int]) -> str:
+    """Render these users' feeds (newest catalogue) into the caches and keep their documents."""
     try:
-        cache.delete(_warm_queued_key(user_id))
+        cache.delete_many([_warm_queued_key(u) for u in user_ids])
     except Exception:
-        logger.warning("feed warm-up mark of user %s not cleared", user_id, exc_info=True)
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return "skipped"
-    feed_answer(user=user, client_version=None)
-    return "warmed"
+        logger.warning("feed warm-up marks of users %s not cleared", user_ids, exc_info=True)
+    users = list(User.objects.filter(pk__in=user_ids, is_active=True))
+    for user in users:
+        feed_answer(user=user, client_version=None)
+    return f"warmed {len(users)} of {len(user_ids)}"

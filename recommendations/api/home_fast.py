@@ -29,21 +29,18 @@ import logging
 import time
 from typing import Any
 
-import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.urls import reverse
-from psycopg_pool import PoolTimeout
 
 from homeservice import fast_path
 from homeservice.errors import ApplicationError
 from homeservice.fast_path import ASGIApp, Receive, Scope, Send
 
 from ..client_version import HEADER, check_client_version
-from ..feed_answer import FeedAnswer
-from ..feed_build import FeedBuilder, build_possible
+from ..feed_build import BuiltFeed, FeedBuilder, shared_builder
 from ..fragments import documents
 from ..fragments.metrics import FAST_PATH, FAST_PATH_OUTCOMES
 from .home import CACHE_CONTROL, CONTENT_TYPE, VARY, HomeFeedApi, etag_matches
@@ -89,7 +86,7 @@ class HomeFeedFastPath:
         self._allow: bytes | None = None
         self._redis = fast_path.RedisClients()
         self._down_until = 0.0
-        self._builder = builder  # made on first use (feed_build.py)
+        self._builder = builder  # None: this process's (feed_build.shared_builder)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path() or scope["method"] != "GET":
@@ -166,23 +163,18 @@ class HomeFeedFastPath:
 
     async def _build(
         self, user_id: int, client_version: int | None, user_generation: bytes | None, shared_generation: bytes | None
-    ) -> FeedAnswer | None:
+    ) -> BuiltFeed | None:
         """Build the missing document here, as the view would (feed_build.py); None: the view
         answers (building is not possible with these settings, or something it needs failed)."""
-        if build_possible() or documents.bump_pending():
-            return None
-        if self._builder is None:
-            self._builder = FeedBuilder(self._redis)
-        try:
-            return await self._builder.answer(
-                user_id=user_id,
-                client_version=client_version,
-                user_generation=user_generation,
-                shared_generation=shared_generation,
-            )
-        except (aioredis.RedisError, OSError, psycopg.Error, PoolTimeout):
-            logger.warning("feed fast path: building the document failed; the view answers", exc_info=True)
-            return None
+        return await self.builder().build_or_none(
+            user_id=user_id,
+            client_version=client_version,
+            user_generation=user_generation,
+            shared_generation=shared_generation,
+        )
+
+    def builder(self) -> FeedBuilder:
+        return self._builder or shared_builder()
 
     def allow(self) -> bytes:
         if self._allow is None:
@@ -192,6 +184,5 @@ class HomeFeedFastPath:
         return self._allow
 
     async def aclose(self) -> None:
-        if self._builder is not None:
-            await self._builder.aclose()
+        await self.builder().aclose()
         await self._redis.aclose()

@@ -144,6 +144,9 @@ class ProductEventsApi(APIView):
             200: inline_serializer(
                 "ProductEventsResult",
                 {
+                    "accepted_at": serializers.DateTimeField(
+                        help_text="When the events' transaction committed (UTC); live clients are told right after."
+                    ),
                     "received": serializers.IntegerField(),
                     "duplicates": serializers.IntegerField(),
                     "results": serializers.ListField(child=serializers.DictField()),
@@ -233,8 +236,10 @@ class ProductEventsApi(APIView):
             raise ApplicationError("invalid_signature", str(exc), status_code=401) from exc
         check_rate_limit(raw, product)
         events, _ = check_events_body(body=body)
-        results = events_apply(product=product, events=check_events(product=product, events=events))
+        applied = events_apply(product=product, events=check_events(product=product, events=events))
+        results = applied.results
         payload: dict[str, Any] = {
+            "accepted_at": applied.committed_at.isoformat().replace("+00:00", "Z"),
             "received": len(results),
             "duplicates": sum(r.outcome == "duplicate" for r in results),
             "results": [r.as_dict() for r in results],

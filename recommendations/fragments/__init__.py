@@ -13,6 +13,8 @@ change is announced, ``selectors.home_feed`` reads through ``store()``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from . import documents
 from .invalidation import Invalidation
 from .store import store
@@ -20,8 +22,13 @@ from .store import store
 
 def invalidate_user(*, user_id: int, product_slug: str = "") -> None:
     """A user's offers changed (for ``product_slug``, or any product when empty)."""
-    documents.bump_user(user_id=user_id)
-    store().invalidator.invalidate(Invalidation(user_id=user_id, product_slug=product_slug))
+    invalidate_users(user_ids=[user_id], product_slug=product_slug)
+
+
+def invalidate_users(*, user_ids: Collection[int], product_slug: str = "") -> None:
+    """Several users' offers changed (a batch of product events), in a few round trips."""
+    documents.bump_users(user_ids=user_ids)
+    store().invalidator.invalidate_many([Invalidation(user_id=u, product_slug=product_slug) for u in user_ids])
 
 
 def invalidate_product_deals(*, product_slug: str) -> None:
@@ -36,4 +43,4 @@ def invalidate_all() -> None:
     store().invalidator.invalidate(Invalidation())
 
 
-__all__ = ["Invalidation", "invalidate_all", "invalidate_product_deals", "invalidate_user", "store"]
+__all__ = ["Invalidation", "invalidate_all", "invalidate_product_deals", "invalidate_user", "invalidate_users", "store"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -226,7 +227,7 @@ def store(
         _failed("store")
 
 
-def _bump(key: str) -> None:
+def _bump(*keys: str) -> None:
     global _bump_pending
     client = _client()
     if client is None:
@@ -236,7 +237,10 @@ def _bump(key: str) -> None:
         return
     try:
         _flush_pending(client)
-        client.set(key, new_token())
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, new_token())
+        pipe.execute()
     except redis.RedisError:
         _bump_pending = True
         _failed("bump")
@@ -244,7 +248,14 @@ def _bump(key: str) -> None:
 
 def bump_user(*, user_id: int) -> None:
     """Something in one user's feed or account changed: their documents are out of date."""
-    _bump(user_generation_key(settings.REDIS_KEY_PREFIX, user_id))
+    bump_users(user_ids=[user_id])
+
+
+def bump_users(*, user_ids: Iterable[int]) -> None:
+    """``bump_user`` for several users, in one round trip."""
+    keys = [user_generation_key(settings.REDIS_KEY_PREFIX, user_id) for user_id in user_ids]
+    if keys:
+        _bump(*keys)
 
 
 def bump_all() -> None:

@@ -145,17 +145,25 @@ class Invalidator:
                 self.subscriber = Subscriber(url=settings.REDIS_URL, channel=channel_name(), l1=self.l1).start()
 
     def invalidate(self, invalidation: Invalidation) -> None:
-        l2.delete_invalidated(user_id=invalidation.user_id, product_slug=invalidation.product_slug)
-        invalidation.drop_from(self.l1)
-        self._publish(invalidation)
+        self.invalidate_many([invalidation])
 
-    def _publish(self, invalidation: Invalidation) -> None:
-        if not settings.REDIS_URL:
+    def invalidate_many(self, invalidations: list[Invalidation]) -> None:
+        """Several invalidations at once: the L2 deletes and the publishes in a round trip or two."""
+        l2.delete_invalidated_many([(i.user_id, i.product_slug) for i in invalidations])
+        for invalidation in invalidations:
+            invalidation.drop_from(self.l1)
+        self._publish(invalidations)
+
+    def _publish(self, invalidations: list[Invalidation]) -> None:
+        if not settings.REDIS_URL or not invalidations:
             return
         try:
             if self._publisher is None:
                 self._publisher = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-            self._publisher.publish(channel_name(), invalidation.encode())
+            pipe = self._publisher.pipeline(transaction=False)
+            for invalidation in invalidations:
+                pipe.publish(channel_name(), invalidation.encode())
+            pipe.execute()
         except Exception:
             # The keys carry their inputs' version, so other processes cannot serve what changed;
             # their L1 copies just live out their TTL.

@@ -93,20 +93,35 @@ def _redis() -> Any:
 def delete_invalidated(*, user_id: int | None, product_slug: str) -> None:
     """Delete the fragments an invalidation names: the members of their user's or product's key
     set that match (no scan of the key space); every fragment (a glob) when it names neither."""
-    group = keys.group_of_invalidation(user_id=user_id, product_slug=product_slug)
-    if group is None:
+    delete_invalidated_many([(user_id, product_slug)])
+
+
+def delete_invalidated_many(named: list[tuple[int | None, str]]) -> None:
+    """``delete_invalidated`` for several (user id, product slug) at once: two round trips
+    (the key sets' members, then the deletes), whatever their number."""
+    if any(keys.group_of_invalidation(user_id=u, product_slug=p) is None for u, p in named):
         delete_matching([keys.l2_pattern(user_id=None, product_slug="")])
         return
     client = _redis()
-    if client is None or not available():
+    if client is None or not available() or not named:
         return
     try:
-        group_key = cache.make_key(group)
-        members = [m.decode() if isinstance(m, bytes) else str(m) for m in client.smembers(group_key)]
-        doomed = [m for m in members if keys.matches(m, user_id=user_id, product_slug=product_slug)]
+        group_keys = [cache.make_key(keys.group_of_invalidation(user_id=u, product_slug=p)) for u, p in named]
+        pipe = client.pipeline(transaction=False)
+        for group_key in group_keys:
+            pipe.smembers(group_key)
+        member_sets = pipe.execute()
+        doomed: list[str] = []
+        pipe = client.pipeline(transaction=False)
+        for (user_id, product_slug), group_key, members in zip(named, group_keys, member_sets, strict=True):
+            names = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+            matching = [m for m in names if keys.matches(m, user_id=user_id, product_slug=product_slug)]
+            if matching:
+                doomed.extend(matching)
+                pipe.srem(group_key, *matching)
         if doomed:
-            cache.delete_many(doomed)
-            client.srem(group_key, *doomed)
+            pipe.delete(*(cache.make_key(key) for key in doomed))
+            pipe.execute()
     except Exception:
         failed("delete")
 

@@ -95,7 +95,7 @@ def builder(loop: asyncio.AbstractEventLoop) -> Iterator[FeedBuilder]:
 def build(loop: asyncio.AbstractEventLoop, builder: FeedBuilder) -> Callable[..., Any]:
     def run(user: User, client_version: int | None = None) -> Any:
         return loop.run_until_complete(
-            builder.answer(user_id=user.pk, client_version=client_version, user_generation=None, shared_generation=None)
+            builder.build(user_id=user.pk, client_version=client_version, user_generation=None, shared_generation=None)
         )
 
     return run
@@ -237,7 +237,7 @@ def test_racing_requests_render_a_missing_fragment_once(loop, builder, scene):
     async def race() -> list[Any]:
         return await asyncio.gather(
             *(
-                builder.answer(user_id=alice.pk, client_version=None, user_generation=None, shared_generation=None)
+                builder.build(user_id=alice.pk, client_version=None, user_generation=None, shared_generation=None)
                 for _ in range(8)
             )
         )
@@ -279,7 +279,7 @@ def test_a_fragment_another_process_is_rendering_is_awaited(loop, builder, scene
 
     async def scenario() -> Any:
         answer, _ = await asyncio.gather(
-            builder.answer(user_id=alice.pk, client_version=None, user_generation=None, shared_generation=None),
+            builder.build(user_id=alice.pk, client_version=None, user_generation=None, shared_generation=None),
             other_process_finishes(),
         )
         return answer

@@ -6,12 +6,15 @@ selectors call it, L2 round trips by wrapping ``l2.get_many``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
@@ -24,7 +27,7 @@ from recommendations.fragments import keys, l2, store
 from recommendations.fragments.invalidation import Invalidation
 from recommendations.fragments.l1 import L1Cache
 from recommendations.services import OfferPayload, offer_upsert
-from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory, deal
+from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory, UserFactory, deal
 from tests.recommendations.test_home_api import URL, client_for
 from ui_templates.hooks import template_published
 from ui_templates.models import ComponentTemplate
@@ -403,3 +406,52 @@ def l2_fragment_keys(product_slug: str) -> list[str]:
     for group_key in client.scan_iter(match=cache.make_key("fragset:*")):
         found += [m.decode() for m in client.smembers(group_key) if f":{product_slug}:" in m.decode()]
     return [key for key in found if cache.get(key) is not None]
+
+
+def test_a_batch_for_several_users_invalidates_and_tells_each_of_them(
+    user, catalogue, feed_doc_redis, django_capture_on_commit_callbacks
+):
+    from channels.layers import get_channel_layer
+
+    from recommendations import live
+    from recommendations.fragments import documents
+
+    # given alice's and bob's personal mobile fragments and their documents' generations
+    bob = UserFactory.create(username="bob")
+    OfferFactory.create(user=bob, product=catalogue["mobile"], external_id="b1", title="Bob's offer")
+    for someone in (user, bob):
+        client_for(someone).get(URL)
+    before = {u.pk: documents.generations(user_id=u.pk) for u in (user, bob)}
+    in_l1 = [key for key in l1_keys() if ":u:" in key]
+    assert len(in_l1) == 2
+    in_l2 = [key for key in l2_fragment_keys("mobile") if ":u:" in key] if hasattr(cache, "delete_pattern") else []
+    layer = get_channel_layer()
+
+    # when one batch changes both users' mobile offers (announced after commit, from a thread
+    # of this loop, as a webhook's view does)
+    def change() -> None:
+        with (
+            mock.patch("recommendations.tasks.feed_warm.apply_async") as warm,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            live.feeds_changed_for_users(user_ids=[bob.pk, user.pk], reason="offer.upserted", product_slug="mobile")
+        calls.append(warm.call_args)
+
+    calls: list[Any] = []
+
+    async def scenario() -> list[Any]:
+        channels = [await layer.new_channel() for _ in (user, bob)]
+        for someone, channel in zip((user, bob), channels, strict=True):
+            await layer.group_add(live.user_group(someone.pk), channel)
+        await sync_to_async(change)()
+        return [await asyncio.wait_for(layer.receive(channel), 5) for channel in channels]
+
+    received = async_to_sync(scenario)()
+
+    # then both fragments are gone, both generations replaced, both users told, one warm-up queued
+    assert not set(in_l1) & set(l1_keys())
+    assert all(cache.get(key) is None for key in in_l2)
+    assert all(documents.generations(user_id=u.pk) != before[u.pk] for u in (user, bob))
+    assert received == [{"type": live.FEED_CHANGED, "reason": "offer.upserted", "product": "mobile"}] * 2
+    [warm] = calls
+    assert warm.kwargs["kwargs"] == {"user_ids": sorted([user.pk, bob.pk])}

@@ -519,18 +519,19 @@ def tasks_queued_not_run() -> Any:
 
 
 def test_a_burst_of_changes_queues_one_warm_up(alice, feed_doc_redis, tasks_queued_not_run):
-    assert feed_warm_soon(user_id=alice.pk) is True
-    assert feed_warm_soon(user_id=alice.pk) is False  # shares the queued one
+    bob = UserFactory.create(username="bob")
+    assert feed_warm_soon(user_ids=[alice.pk]) == [alice.pk]
+    assert feed_warm_soon(user_ids=[alice.pk, bob.pk]) == [bob.pk]  # alice shares the queued one
 
     # once it starts, a later change queues another (so none is missed)
-    assert feed_warm(user_id=alice.pk) == "warmed"
-    assert feed_warm_soon(user_id=alice.pk) is True
+    assert feed_warm(user_ids=[alice.pk]) == "warmed 1 of 1"
+    assert feed_warm_soon(user_ids=[alice.pk, bob.pk]) == [alice.pk]
 
 
 def test_a_warm_up_stores_the_document_the_view_would_answer(client_of, alice, mobile, feed_doc_redis, settings):
     OfferFactory.create(user=alice, product=mobile, title="Warm offer")
 
-    assert feed_warm(user_id=alice.pk) == "warmed"
+    assert feed_warm(user_ids=[alice.pk]) == "warmed 1 of 1"
 
     document = stored_document(feed_doc_redis, settings, alice)
     assert b"Warm offer" in document.body
@@ -540,7 +541,7 @@ def test_a_warm_up_stores_the_document_the_view_would_answer(client_of, alice, m
 def test_no_warm_up_for_an_inactive_user(alice, feed_doc_redis, settings):
     User.objects.filter(pk=alice.pk).update(is_active=False)
 
-    assert feed_warm(user_id=alice.pk) == "skipped"
+    assert feed_warm(user_ids=[alice.pk]) == "warmed 0 of 1"
     assert feed_doc_redis.get(documents.document_key(settings.REDIS_KEY_PREFIX, alice.pk, None)) is None
 
 

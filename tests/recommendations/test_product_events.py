@@ -116,7 +116,7 @@ def sender(mobile: Product, django_capture_on_commit_callbacks: Any) -> Sender:
 
 @pytest.fixture
 def announced() -> Any:
-    with mock.patch("recommendations.ingestion.live.feed_changed_for_user") as announce:
+    with mock.patch("recommendations.ingestion.live.feeds_changed_for_users") as announce:
         yield announce
 
 
@@ -129,10 +129,13 @@ def error_of(response: Any) -> dict[str, Any]:
 
 
 def test_offer_upserted_is_stored_before_the_200(alice: User, sender: Sender, announced: Any) -> None:
+    before = timezone.now()
     with mock.patch("recommendations.tasks.offer_expired.apply_async"):  # eager tasks ignore eta
         response = sender.post(event("e1", data=offer_data(expires_at="2030-01-01T00:00:00Z", data={"gb": 50})))
     assert response.status_code == 200
-    assert response.json() == {
+    answer = response.json()
+    assert before <= datetime.fromisoformat(answer.pop("accepted_at")) <= timezone.now()
+    assert answer == {
         "received": 1,
         "duplicates": 0,
         "results": [{"index": 0, "id": "e1", "outcome": "applied", "duplicate": False}],
@@ -148,7 +151,7 @@ def test_offer_upserted_is_stored_before_the_200(alice: User, sender: Sender, an
     assert offer.version == 1
     assert OfferStream.objects.get(user=alice, product=sender.product).last_sequence == 1
     assert ReceivedEvent.objects.get(event_id="e1").outcome == "applied"
-    announced.assert_called_once_with(user_id=alice.pk, reason="offer.upserted", product_slug="mobile")
+    announced.assert_called_once_with(user_ids=[alice.pk], reason="offer.upserted", product_slug="mobile")
 
 
 def test_external_id_is_accepted_for_id(alice: User, sender: Sender) -> None:
@@ -244,7 +247,7 @@ def test_an_expiring_offer_schedules_its_removal_for_live_clients(alice: User, s
         sender.post(event("e1", data=offer_data(expires_at=expires.isoformat())))
     schedule.assert_called_once()
     assert schedule.call_args.kwargs["eta"] == expires
-    assert schedule.call_args.kwargs["kwargs"] == {"user_id": alice.pk, "product_slug": "mobile"}
+    assert schedule.call_args.kwargs["kwargs"] == {"user_ids": [alice.pk], "product_slug": "mobile"}
 
 
 def test_an_already_expired_offer_is_stored_but_never_served_nor_scheduled(alice: User, sender: Sender) -> None:
@@ -260,9 +263,9 @@ def test_an_already_expired_offer_is_stored_but_never_served_nor_scheduled(alice
 def test_the_expiry_task_tells_the_users_connections(announced: Any) -> None:
     from recommendations.tasks import offer_expired
 
-    with mock.patch("recommendations.tasks.live.feed_changed_for_user") as told:
-        offer_expired.apply(kwargs={"user_id": 7, "product_slug": "mobile"})
-    told.assert_called_once_with(user_id=7, reason="offer.expired", product_slug="mobile")
+    with mock.patch("recommendations.tasks.live.feeds_changed_for_users") as told:
+        offer_expired.apply(kwargs={"user_ids": [7, 8], "product_slug": "mobile"})
+    told.assert_called_once_with(user_ids=[7, 8], reason="offer.expired", product_slug="mobile")
 
 
 def test_deals_changed_enqueues_one_poll_for_a_burst(sender: Sender) -> None:
@@ -613,7 +616,7 @@ def test_a_batch_keeps_an_offers_creation_time_and_moves_its_update_time(alice: 
     assert after.updated_at >= before.updated_at
 
 
-def test_a_batch_schedules_one_expiry_task_per_user_and_time(alice: User, sender: Sender) -> None:
+def test_a_batch_schedules_one_expiry_task_per_time(alice: User, sender: Sender) -> None:
     soon, later = timezone.now() + timedelta(hours=1), timezone.now() + timedelta(hours=2)
     batch = [
         event("e1", sequence=1, data=offer_data("o-1", expires_at=soon.isoformat())),
@@ -623,3 +626,23 @@ def test_a_batch_schedules_one_expiry_task_per_user_and_time(alice: User, sender
     with mock.patch("recommendations.tasks.offer_expired.apply_async") as schedule:
         sender.post(batch)
     assert [c.kwargs["eta"] for c in schedule.call_args_list] == [soon, later]
+
+
+def test_a_batch_for_several_users_announces_them_together(alice: User, sender: Sender, announced: Any) -> None:
+    bob = UserFactory.create(username="bob")
+    expires = timezone.now() + timedelta(hours=1)
+    batch = [
+        event("e1", subject="alice", sequence=1, data=offer_data("o-1", expires_at=expires.isoformat())),
+        event("e2", subject="bob", sequence=1, data=offer_data("o-2", expires_at=expires.isoformat())),
+        event("e3", "offer.withdrawn", subject="alice", sequence=2, data={"id": "o-1"}),
+    ]
+    with mock.patch("recommendations.tasks.offer_expired.apply_async") as schedule:
+        assert sender.post(batch).status_code == 200
+
+    # one announcement per kind of change, naming every user it concerns
+    told = {c.kwargs["reason"]: c.kwargs["user_ids"] for c in announced.call_args_list}
+    assert told == {"offer.withdrawn": [alice.pk], "offer.upserted": [bob.pk]}
+    # one expiry task for the time both offers expire, naming both users
+    [expiry] = schedule.call_args_list
+    assert expiry.kwargs["eta"] == expires
+    assert sorted(expiry.kwargs["kwargs"]["user_ids"]) == sorted([alice.pk, bob.pk])
