@@ -10,7 +10,11 @@ own, recreated) and Redis (keys under ``hs-bench-ws:``, deleted before and after
 3. pushes personal offers to connected users through signed webhooks (Standard Webhooks,
    ``offer.upserted``) at BENCH_WS_PUSH_RATE events per second (default 200) for
    BENCH_WS_PUSH_SECONDS (default 15), in requests of BENCH_WS_PUSH_BATCH events (default 10):
-   latency is from the webhook's 2xx (accepted) to the frame showing the offer at the client;
+   latency is from the webhook's ``accepted_at`` (when the server committed the batch) to the
+   frame showing the offer at the client, and from the request's sending. Two phases: first the
+   webhooks go to the socket process itself, then to a second server process of the project (the
+   "ingest server", pinned to the load generator's CPU), as behind a load balancer, so the socket
+   process only delivers;
 4. refreshes one product's generic deals BENCH_WS_BROADCASTS times (default 3) — a process of
    its own records new deals as the deals poller does (bench/ws_django.py) — and measures the
    time until the last of the N clients has the new section;
@@ -78,6 +82,11 @@ IDLE_WAIT_S = 120.0  # how long to wait for the server to go idle before the bro
 TARGET_CONNECTIONS = 5000
 TARGET_PUSH_P99_MS = 100.0
 TARGET_BROADCAST_S = 1.0
+# Who received the webhooks of a push phase (bench/ws.py ``measure``).
+RECEIVERS = {
+    "same": "the socket process",
+    "separate": "another server process (as behind a load balancer)",
+}
 
 
 BenchError = services.BenchError
@@ -121,7 +130,8 @@ class Config:
 class WsServer:
     """One uvicorn process pinned to a CPU; stopped by its PID."""
 
-    def __init__(self, *, python: str, cpu: int | None, env: dict[str, str], log: Path) -> None:
+    def __init__(self, *, python: str, cpu: int | None, env: dict[str, str], log: Path, name: str = "server") -> None:
+        self.name = name
         self.port = free_port()
         pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
         self.command = [
@@ -133,7 +143,7 @@ class WsServer:
         with log.open("wb") as out:
             # taskset execs the interpreter, so this PID is uvicorn's.
             self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        say(f"server: started PID {self.process.pid}: {shlex.join(self.command)}")
+        say(f"{self.name}: started PID {self.process.pid}: {shlex.join(self.command)}")
 
     @property
     def base_url(self) -> str:
@@ -170,7 +180,7 @@ class WsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-            say(f"server: stopped PID {self.process.pid}")
+            say(f"{self.name}: stopped PID {self.process.pid}")
 
 
 # --- The clients ----------------------------------------------------------------------------------
@@ -274,16 +284,18 @@ def offer_event(*, username: str, number: int, sequence: int, now: datetime) -> 
     }
 
 
-async def push_offers(load: Load, *, base_url: str, secret: str, config: Config, usernames: list[str]) -> None:
+async def push_offers(
+    load: Load, *, base_url: str, secret: str, config: Config, usernames: list[str], first_number: int
+) -> list[int]:
     """Signed webhooks at a steady rate: ``push_batch`` events per request, requests on a fixed
-    schedule (a slow answer never lowers the rate)."""
+    schedule (a slow answer never lowers the rate); the push numbers it used."""
     signer = Webhook(secret)
     order = usernames[:]
     random.Random(7).shuffle(order)  # round-robin over the users: each user's pushes far apart
     interval = config.push_batch / config.push_rate
     requests = (config.push_rate * config.push_seconds) // config.push_batch
     sequence_base = int(time.time() * 1000)
-    number = 0
+    number = first_number
     in_flight: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=16)) as http:
 
@@ -297,11 +309,13 @@ async def push_offers(load: Load, *, base_url: str, secret: str, config: Config,
                 say(f"webhook: {exc.__class__.__name__}: {exc}")
                 load.push_errors += len(numbers)
                 return
-            accepted = time.time()
             if response.status_code // 100 != 2:
                 say(f"webhook: HTTP {response.status_code}: {response.text[:200]}")
                 load.push_errors += len(numbers)
                 return
+            # When the server committed the batch (its ``accepted_at``; same machine, same clock):
+            # the users' screens are told after that, usually before this answer arrives.
+            accepted = datetime.fromisoformat(response.json()["accepted_at"]).timestamp()
             for k in numbers:
                 load.push_accepted[k] = accepted
 
@@ -328,6 +342,7 @@ async def push_offers(load: Load, *, base_url: str, secret: str, config: Config,
                 await asyncio.sleep(delay)
             in_flight.append(asyncio.create_task(post(numbers, body, headers)))
         await asyncio.gather(*in_flight)
+    return list(range(first_number, number))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -362,6 +377,7 @@ async def measure(
     *,
     n: int,
     server: WsServer,
+    ingest: WsServer | None,
     users: list[list[str]],
     secret: str,
     config: Config,
@@ -410,12 +426,9 @@ async def measure(
         f"{result['kb_per_connection']:.1f} KB per connection"
     )
 
-    # Pushes.
+    # Pushes: webhooks to the socket process itself, then (with ``ingest``) to another server
+    # process, as behind a load balancer, so that the socket process only delivers.
     connected_names = [c.username for c in load.clients if c.ws is not None]
-    cpu_before = server.cpu_seconds()
-    push_started = time.monotonic()
-    await push_offers(load, base_url=server.base_url, secret=secret, config=config, usernames=connected_names)
-    result["push_send_s"] = time.monotonic() - push_started
     by_name = {client.username: client for client in load.clients}
 
     def shown_at(k: int) -> float | None:
@@ -423,34 +436,64 @@ async def measure(
         replaces the older one: a client that skipped straight to it lost nothing)."""
         return min((at for number, at in by_name[load.push_user[k]].pushes if number >= k), default=None)
 
-    accepted = load.push_accepted
-    drained = await wait_until(lambda: all(shown_at(k) is not None for k in accepted), PUSH_DRAIN_S)
-    result["push_drain_s"] = time.monotonic() - push_started - result["push_send_s"]
-    result["push_drained"] = drained
-    result["push_server_cpu_s"] = server.cpu_seconds() - cpu_before
-    shown = {k: at for k in accepted if (at := shown_at(k)) is not None}
-    latencies = [max(0.0, shown[k] - accepted[k]) * 1000 for k in shown]
-    from_sent = [(shown[k] - load.push_sent[k]) * 1000 for k in shown]
-    result.update(
-        pushes_accepted=len(accepted),
-        pushes_failed=load.push_errors,
-        pushes_delivered=len(latencies),
-        pushes_dropped=len(accepted) - len(latencies),
-        push_rate_achieved=len(accepted) / result["push_send_s"] if result["push_send_s"] else 0.0,
-        push_p50_ms=percentile(latencies, 50),
-        push_p99_ms=percentile(latencies, 99),
-        push_max_ms=max(latencies, default=float("nan")),
-        frames_with_pushes=sum(len(c.pushes) for c in load.clients),
-        push_sent_p50_ms=percentile(from_sent, 50),
-        push_sent_p99_ms=percentile(from_sent, 99),
-    )
-    say(
-        f"N={n}: pushes {len(accepted):,} accepted ({load.push_errors} failed) at "
-        f"{result['push_rate_achieved']:.0f}/s, {result['pushes_delivered']:,} delivered, "
-        f"p50 {result['push_p50_ms']:.1f} ms, p99 {result['push_p99_ms']:.1f} ms "
-        f"(from the request: p99 {result['push_sent_p99_ms']:.1f} ms), dropped {result['pushes_dropped']}, "
-        f"server CPU {result['push_server_cpu_s']:.1f} s"
-    )
+    phases: dict[str, dict[str, Any]] = {}
+    first_number = 0
+    for phase, receiver in (("same", server), ("separate", ingest)):
+        if receiver is None:
+            continue
+        errors_before = load.push_errors
+        cpu_before, receiver_cpu_before = server.cpu_seconds(), receiver.cpu_seconds()
+        push_started = time.monotonic()
+        numbers = await push_offers(
+            load,
+            base_url=receiver.base_url,
+            secret=secret,
+            config=config,
+            usernames=connected_names,
+            first_number=first_number,
+        )
+        first_number = numbers[-1] + 1 if numbers else first_number
+        sent_s = time.monotonic() - push_started
+        accepted = {k: load.push_accepted[k] for k in numbers if k in load.push_accepted}
+        drained = await wait_until(lambda: all(shown_at(k) is not None for k in accepted), PUSH_DRAIN_S)  # noqa: B023
+        drain_s = time.monotonic() - push_started - sent_s
+        shown = {k: at for k in accepted if (at := shown_at(k)) is not None}
+        latencies = [max(0.0, shown[k] - accepted[k]) * 1000 for k in shown]
+        from_sent = [(shown[k] - load.push_sent[k]) * 1000 for k in shown]
+        figures: dict[str, Any] = {
+            "receiver": phase,
+            "push_send_s": sent_s,
+            "push_drain_s": drain_s,
+            "push_drained": drained,
+            "push_server_cpu_s": server.cpu_seconds() - cpu_before,
+            "push_receiver_cpu_s": receiver.cpu_seconds() - receiver_cpu_before if receiver is not server else None,
+            "pushes_accepted": len(accepted),
+            "pushes_failed": load.push_errors - errors_before,
+            "pushes_delivered": len(latencies),
+            "pushes_dropped": len(accepted) - len(latencies),
+            "push_rate_achieved": len(accepted) / sent_s if sent_s else 0.0,
+            "push_p50_ms": percentile(latencies, 50),
+            "push_p99_ms": percentile(latencies, 99),
+            "push_max_ms": max(latencies, default=float("nan")),
+            "push_sent_p50_ms": percentile(from_sent, 50),
+            "push_sent_p99_ms": percentile(from_sent, 99),
+            "push_before_accepted": sum(shown[k] < accepted[k] for k in shown),
+        }
+        phases[phase] = figures
+        say(
+            f"N={n}, webhooks to {'the socket process' if phase == 'same' else 'another process'}: pushes "
+            f"{figures['pushes_accepted']:,} accepted ({figures['pushes_failed']} failed) "
+            f"at {figures['push_rate_achieved']:.0f}/s, "
+            f"{figures['pushes_delivered']:,} delivered, p50 {figures['push_p50_ms']:.1f} ms, "
+            f"p99 {figures['push_p99_ms']:.1f} ms "
+            f"(from the request: p99 {figures['push_sent_p99_ms']:.1f} ms), dropped {figures['pushes_dropped']}, "
+            f"socket process CPU {figures['push_server_cpu_s']:.1f} s"
+        )
+        await wait_idle(server, IDLE_WAIT_S)
+    result["pushes"] = phases
+    result["pushes_dropped"] = sum(p["pushes_dropped"] for p in phases.values())
+    result["pushes_failed"] = sum(p["pushes_failed"] for p in phases.values())
+    result["frames_with_pushes"] = sum(len(c.pushes) for c in load.clients)
 
     # Broadcasts, once the server has finished what the pushes left it (cache invalidations its
     # subscriber thread applies, queued tasks): idle means under 10% of its CPU for a second.
@@ -546,38 +589,51 @@ def render(results: list[dict[str, Any]], *, config: Config, info: dict[str, Any
         f"Pushes: signed `offer.upserted` webhooks for {PUSH_PRODUCT}, {config.push_rate} events/s for "
         f"{config.push_seconds} s in requests of {config.push_batch} events "
         f"({config.push_rate // config.push_batch} requests/s), each to the next connected user in turn; latency "
-        "from the webhook's 2xx to the client holding the frame (a frame that arrived before the 2xx counts as "
-        "0 ms; a client that received a newer push of its own first holds it then). Broadcasts: a separate "
+        "from the webhook's `accepted_at` (when the server committed the batch: the frame can only be sent "
+        "after it; one clock, one machine) to the client holding the frame, and in brackets from the moment the "
+        "webhook request was sent (which adds the request's own time in the server); a client that received a "
+        "newer push of its own first holds it then. Broadcasts: a separate "
         f"process records new {BROADCAST_PRODUCT} deals as the poller does (every client shows "
         f"{BROADCAST_PRODUCT}'s generic deals), {config.broadcasts} times; time from just before that write to "
         "the last client holding the new section.",
         "",
-        "| N | connected | connect time | server RSS before → after | per connection | pushes accepted "
-        "| push p50 | push p99 (from request) | server CPU per push | broadcast: last client (each round) "
-        "| dropped | closed by server |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| N | connected | connect time | server RSS before → after | per connection | webhooks received by "
+        "| pushes accepted | push p50 | push p99 (from the request) | socket process CPU per push "
+        "| broadcast: last client (each round) | dropped | closed by server |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(
-            f"| {r['n']:,} | {r['connected']:,} ({r['connect_failed']} failed) | {r['connect_s']:.1f} s | "
-            f"{r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} MB | {r['kb_per_connection']:.1f} KB | "
-            f"{r['pushes_accepted']:,} at {r['push_rate_achieved']:.0f}/s ({r['pushes_failed']} failed) | "
-            f"{r['push_p50_ms']:.1f} ms | {r['push_p99_ms']:.1f} ms ({r['push_sent_p99_ms']:.1f} ms) | "
-            f"{r['push_server_cpu_s'] / max(1, r['pushes_accepted']) * 1000:.1f} ms | "
-            f"{r['broadcast_last_s']:.3f} s ({rounds_text(r)}) | "
-            f"{r['dropped']} | {r['closed_by_server']}{codes_text(r)} |"
-        )
+        for phase in r["pushes"].values():
+            receiver_cpu = phase["push_receiver_cpu_s"]
+            cpu = f"{phase['push_server_cpu_s'] / max(1, phase['pushes_accepted']) * 1000:.1f} ms"
+            if receiver_cpu is not None:
+                cpu += f" (+ {receiver_cpu / max(1, phase['pushes_accepted']) * 1000:.1f} ms in the other)"
+            lines.append(
+                f"| {r['n']:,} | {r['connected']:,} ({r['connect_failed']} failed) | {r['connect_s']:.1f} s | "
+                f"{r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} MB | {r['kb_per_connection']:.1f} KB | "
+                f"{RECEIVERS[phase['receiver']]} | "
+                f"{phase['pushes_accepted']:,} at {phase['push_rate_achieved']:.0f}/s "
+                f"({phase['pushes_failed']} failed) | "
+                f"{phase['push_p50_ms']:.1f} ms | {phase['push_p99_ms']:.1f} ms ({phase['push_sent_p99_ms']:.1f} ms) | "
+                f"{cpu} | {r['broadcast_last_s']:.3f} s ({rounds_text(r)}) | "
+                f"{r['dropped']} | {r['closed_by_server']}{codes_text(r)} |"
+            )
     lines.append("")
     for r in results:
-        caught_up = (
-            f"every accepted push was shown {r['push_drain_s']:.1f} s after the last webhook was sent"
-            if r["push_drained"]
-            else f"pushes were still arriving {PUSH_DRAIN_S:.0f} s after the last webhook; the rest count as dropped"
-        )
+        for phase in r["pushes"].values():
+            caught_up = (
+                f"every accepted push was shown {phase['push_drain_s']:.1f} s after the last webhook was sent"
+                if phase["push_drained"]
+                else f"pushes were still arriving {PUSH_DRAIN_S:.0f} s after the last webhook (the rest: dropped)"
+            )
+            lines.append(
+                f"- N = {r['n']:,}, webhooks received by {RECEIVERS[phase['receiver']]}: {caught_up}; from the "
+                f"first webhook to then ({phase['push_send_s'] + phase['push_drain_s']:.1f} s) the socket process "
+                f"used {phase['push_server_cpu_s']:.1f} CPU-seconds of its one CPU. Frames shown before their "
+                f"batch's `accepted_at`: {phase['push_before_accepted']} (0 expected)."
+            )
         lines.append(
-            f"- N = {r['n']:,}: {caught_up}; from the first webhook to then ("
-            f"{r['push_send_s'] + r['push_drain_s']:.1f} s) the server used {r['push_server_cpu_s']:.1f} "
-            "CPU-seconds of its one CPU. The broadcasts were measured after that, once the server was "
+            f"- N = {r['n']:,}: the broadcasts were measured after the pushes, once the socket process was "
             + (
                 f"idle again ({r['settle_s']:.0f} s later)."
                 if r["server_idle"]
@@ -590,14 +646,21 @@ def render(results: list[dict[str, Any]], *, config: Config, info: dict[str, Any
         lines.append(f"- not measured: this run did not include N = {TARGET_CONNECTIONS:,} (BENCH_WS_SIZES).")
     else:
         held = top["connected"] == TARGET_CONNECTIONS and top["closed_by_server"] == 0
-        push_ok = top["push_p99_ms"] <= TARGET_PUSH_P99_MS and top["push_rate_achieved"] >= 0.95 * config.push_rate
         broadcast_ok = top["broadcast_last_s"] <= TARGET_BROADCAST_S and top["broadcast_missed"] == 0
-        lines += [
+        lines.append(
             f"- {TARGET_CONNECTIONS:,} connections held by one process: {top['connected']:,} connected, "
-            f"{top['closed_by_server']} closed by the server: {verdict(held)}",
-            f"- push-to-client p99 ≤ {TARGET_PUSH_P99_MS:.0f} ms at {config.push_rate} pushes/s: "
-            f"{top['push_p99_ms']:.1f} ms at {top['push_rate_achieved']:.0f}/s: "
-            f"{verdict(push_ok)}",
+            f"{top['closed_by_server']} closed by the server: {verdict(held)}"
+        )
+        for phase in top["pushes"].values():
+            push_ok = (
+                phase["push_p99_ms"] <= TARGET_PUSH_P99_MS and phase["push_rate_achieved"] >= 0.95 * config.push_rate
+            )
+            lines.append(
+                f"- push-to-client p99 ≤ {TARGET_PUSH_P99_MS:.0f} ms at {config.push_rate} pushes/s, webhooks "
+                f"received by {RECEIVERS[phase['receiver']]}: {phase['push_p99_ms']:.1f} ms at "
+                f"{phase['push_rate_achieved']:.0f}/s: {verdict(push_ok)}"
+            )
+        lines += [
             f"- a broadcast reaches all {TARGET_CONNECTIONS:,} within {TARGET_BROADCAST_S:.0f} s: worst round "
             f"{top['broadcast_last_s']:.3f} s: {verdict(broadcast_ok)}",
             f"- zero dropped: {top['dropped']} dropped ({top['pushes_dropped']} pushes, "
@@ -716,15 +779,23 @@ def main() -> int:
         for n in config.sizes:
             server = WsServer(python=python, cpu=server_cpu, env=serve_env, log=out_dir / f"server-{n}.log")
             cleanup.append(server)
+            # Another server process of the same project receives the webhooks of the second push
+            # phase; it shares the load generator's CPU (the machine has two).
+            ingest = WsServer(
+                python=python, cpu=client_cpu, env=serve_env, log=out_dir / f"ingest-{n}.log", name="ingest server"
+            )
+            cleanup.append(ingest)
             port_at = server.command.index("--port")
             server_command = shlex.join([*server.command[:port_at], "--port", "<port>", *server.command[port_at + 2 :]])
             server.wait_ready()
+            ingest.wait_ready()
             try:
                 results.append(
                     asyncio.run(
                         measure(
                             n=n,
                             server=server,
+                            ingest=ingest,
                             users=users,
                             secret=secret,
                             config=config,
@@ -735,6 +806,7 @@ def main() -> int:
                 )
             finally:
                 server.stop()
+                ingest.stop()
         (out_dir / "ws.json").write_text(json.dumps(results, indent=2) + "\n")
         load_after = [round(x, 2) for x in os.getloadavg()]
         info = {

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -98,6 +99,16 @@ class HomeConsumer(AsyncWebsocketConsumer):
     generation = 0
 
     # --- lifecycle -------------------------------------------------------------------------
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` before every message: that is
+        a trip to a worker thread per message (about a tenth of a live push's cost), and this
+        consumer reads the database either on the loop through the builder's own pool or through
+        ``database_sync_to_async``, which tidies Django's connections around each call itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -195,8 +206,11 @@ class HomeConsumer(AsyncWebsocketConsumer):
     async def _load_feed(self) -> dict[str, Any]:
         """The user's feed as ``GET /api/v1/home/`` answers it now: built on this loop by the
         process's builder (one statement, the fragment caches; feed_build.py) where it can, else
-        through the view's code in a thread."""
-        built = await shared_builder().build_or_none(user_id=self.user.pk, client_version=self.client_version)
+        through the view's code in a thread. Not kept as a document: the worker's warm-up after a
+        change does that for the newest catalogue, and a request builds its own."""
+        built = await shared_builder().build_or_none(
+            user_id=self.user.pk, client_version=self.client_version, keep=False
+        )
         if built is not None:
             return built.feed
         return await self._load_feed_in_thread()

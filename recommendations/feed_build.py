@@ -116,6 +116,7 @@ class FeedBuilder:
         client_version: int | None,
         user_generation: bytes | None = None,
         shared_generation: bytes | None = None,
+        keep: bool = True,
     ) -> BuiltFeed | None:
         """``build``, or None when this process cannot build (settings, a bump of everything still
         owed) or PostgreSQL or Redis failed (logged): the caller then reads through the view's code."""
@@ -127,6 +128,7 @@ class FeedBuilder:
                 client_version=client_version,
                 user_generation=user_generation,
                 shared_generation=shared_generation,
+                keep=keep,
             )
         except (aioredis.RedisError, OSError, psycopg.Error, PoolTimeout):
             logger.warning("building the feed of user %s failed; read through the view's code", user_id, exc_info=True)
@@ -139,12 +141,15 @@ class FeedBuilder:
         client_version: int | None,
         user_generation: bytes | None = None,
         shared_generation: bytes | None = None,
+        keep: bool = True,
     ) -> BuiltFeed | None:
         """``user_id``'s feed for ``client_version``, built and kept for the fast path as the
         view would (the generations given are those read before; None: read them now); None when
-        the account is missing or inactive (the view refuses it)."""
+        the account is missing or inactive (the view refuses it). ``keep=False`` (live updates)
+        neither stores the document nor records the sections shown: the fragments it rendered
+        are written back all the same."""
         documents_client = self.redis.get(settings.FEED_DOC_REDIS_URL)
-        if user_generation is None or shared_generation is None:
+        if keep and (user_generation is None or shared_generation is None):
             created = await self._generations(documents_client, user_id)
             if created is None:
                 return None
@@ -196,7 +201,11 @@ class FeedBuilder:
             documents_client,
             user_id=user_id,
             client_version=client_version,
-            built_under=documents.Generations(user_generation, shared_generation),
+            built_under=(
+                documents.Generations(user_generation, shared_generation)
+                if keep and user_generation is not None and shared_generation is not None
+                else None
+            ),
             feed=feed,
             body=body,
             valid_until=plan.valid_until,
@@ -254,37 +263,32 @@ class FeedBuilder:
         *,
         user_id: int,
         client_version: int | None,
-        built_under: documents.Generations,
+        built_under: documents.Generations | None,
         feed: dict[str, Any],
         body: bytes,
         valid_until: datetime | None,
         writes: Writes,
     ) -> None:
-        """Store the document for the fast path, record the sections shown and write what the
-        fragment lookup left (one pipeline when the fragments and the documents share a Redis);
-        a failure only costs the next request a build."""
-        stored = documents.stored_value(
-            built_under=built_under, valid_until=valid_until, etag=feed["version"], body=body, now=time.time()
-        )
+        """Store the document for the fast path and record the sections shown (unless
+        ``built_under`` is None), and write what the fragment lookup left; one pipeline when the
+        fragments and the documents share a Redis. A failure only costs the next request a build."""
         pipe = client.pipeline(transaction=False)
-        if feed["sections"]:
-            pipe.hset(shown_key(user_id), mapping=shown_fields(feed["sections"]))
-            pipe.expire(shown_key(user_id), settings.INTERACTIONS_SHOWN_TTL_SECONDS)
-        if stored is not None:
-            value, ttl = stored
-            pipe.set(documents.document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), value, ex=ttl)
+        if built_under is not None:
+            stored = documents.stored_value(
+                built_under=built_under, valid_until=valid_until, etag=feed["version"], body=body, now=time.time()
+            )
+            if feed["sections"]:
+                pipe.hset(shown_key(user_id), mapping=shown_fields(feed["sections"]))
+                pipe.expire(shown_key(user_id), settings.INTERACTIONS_SHOWN_TTL_SECONDS)
+            if stored is not None:
+                value, ttl = stored
+                pipe.set(documents.document_key(settings.REDIS_KEY_PREFIX, user_id, client_version), value, ex=ttl)
         fragments_pipe = pipe
         if writes and l2_url() != settings.FEED_DOC_REDIS_URL:
             fragments_pipe = self.redis.get(l2_url()).pipeline(transaction=False)
         writes.add_to(fragments_pipe)
-        results = await asyncio.gather(
-            *(
-                self._execute(p, user_id)
-                for p in {id(pipe): pipe, id(fragments_pipe): fragments_pipe}.values()
-                if len(p)
-            )
-        )
-        del results
+        pipes = [pipe] if fragments_pipe is pipe else [pipe, fragments_pipe]
+        await asyncio.gather(*(self._execute(p, user_id) for p in pipes if len(p)))
 
     async def _execute(self, pipe: Pipeline, user_id: int) -> None:
         try:

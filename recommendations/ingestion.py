@@ -316,7 +316,7 @@ class _Batch:
         if sequence <= stream.last_sequence:
             return False
         stream.last_sequence = sequence
-        stream.updated_at = timezone.now()  # bulk_update leaves auto_now alone
+        stream.updated_at = timezone.now()  # bulk writes leave auto_now alone
         if stream.pk is not None:
             self.advanced.add(user.pk)
         return True
@@ -331,8 +331,13 @@ class _Batch:
         if self.created:
             OfferStream.objects.bulk_create(self.created)  # a concurrent creator: IntegrityError, retried
         if self.advanced:
-            OfferStream.objects.bulk_update(
-                [self.streams[user_id] for user_id in sorted(self.advanced)], ["last_sequence", "updated_at"]
+            # The rows are locked (FOR UPDATE) and exist: each insert conflicts and updates its row.
+            # One INSERT ... ON CONFLICT DO UPDATE costs far less to build than bulk_update's CASE.
+            OfferStream.objects.bulk_create(
+                [self.streams[user_id] for user_id in sorted(self.advanced)],
+                update_conflicts=True,
+                unique_fields=["user", "product"],
+                update_fields=["last_sequence", "updated_at"],
             )
 
 
