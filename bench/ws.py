@@ -14,7 +14,8 @@ own, recreated) and Redis (keys under ``hs-bench-ws:``, deleted before and after
    frame showing the offer at the client, and from the request's sending. Two phases: first the
    webhooks go to the socket process itself, then to a second server process of the project (the
    "ingest server", pinned to the load generator's CPU), as behind a load balancer, so the socket
-   process only delivers;
+   process only delivers. Before them, BENCH_WS_WARMUP_SECONDS (default 5) of the same pushes to
+   the socket process, not measured;
 4. refreshes one product's generic deals BENCH_WS_BROADCASTS times (default 3) — a process of
    its own records new deals as the deals poller does (bench/ws_django.py) — and measures the
    time until the last of the N clients has the new section;
@@ -27,7 +28,7 @@ Every wait is bounded, the whole run by BENCH_WS_MAX_SECONDS (default 1,200); it
 
 Environment: BENCH_WS_DATABASE_URL (default ``postgres://postgres@127.0.0.1:5432/hs_bench_ws``;
 its name must contain ``bench``), BENCH_REDIS_URL, BENCH_WS_SIZES, BENCH_WS_PUSH_RATE,
-BENCH_WS_PUSH_SECONDS, BENCH_WS_PUSH_BATCH, BENCH_WS_BROADCASTS, BENCH_WS_MAX_SECONDS,
+BENCH_WS_PUSH_SECONDS, BENCH_WS_PUSH_BATCH, BENCH_WS_WARMUP_SECONDS, BENCH_WS_BROADCASTS, BENCH_WS_MAX_SECONDS,
 BENCH_UPDATE_DOCS.
 """
 
@@ -35,6 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import gc
 import json
 import os
 import platform
@@ -100,6 +103,7 @@ class Config:
     push_rate: int
     push_seconds: int
     push_batch: int
+    warmup_seconds: int
     broadcasts: int
     max_seconds: int
     update_docs: bool
@@ -118,6 +122,7 @@ class Config:
             push_rate=services.env_integer("BENCH_WS_PUSH_RATE", 200),
             push_seconds=services.env_integer("BENCH_WS_PUSH_SECONDS", 15),
             push_batch=services.env_integer("BENCH_WS_PUSH_BATCH", 10),
+            warmup_seconds=services.env_integer("BENCH_WS_WARMUP_SECONDS", 5),
             broadcasts=services.env_integer("BENCH_WS_BROADCASTS", 3),
             max_seconds=services.env_integer("BENCH_WS_MAX_SECONDS", 1200),
             update_docs=services.env_update_docs(),
@@ -415,6 +420,10 @@ async def measure(
     result["connected"] = sum(opened)
     result["connect_failed"] = n - result["connected"]
     say(f"N={n}: {result['connected']:,} connected in {result['connect_s']:.1f} s ({result['connect_failed']} failed)")
+    # The load generator's own pauses must not count as the server's: its N clients' objects
+    # are frozen out of garbage collection (a full collection over them took up to 0.4 s here).
+    gc.collect()
+    gc.freeze()
     pinger = asyncio.create_task(load.ping_all())
     await asyncio.sleep(3)
     rss_after = server.rss_bytes()
@@ -438,6 +447,25 @@ async def measure(
 
     phases: dict[str, dict[str, Any]] = {}
     first_number = 0
+    if config.warmup_seconds:
+        # Warm-up, not measured: the same pushes for a few seconds, so that what the first pushes
+        # after a wave of connections pay once (the garbage collector promoting the new sockets'
+        # objects, the per-process caches) is not in the figures; the wrk rows warm up likewise.
+        errors_before = load.push_errors
+        numbers = await push_offers(
+            load,
+            base_url=server.base_url,
+            secret=secret,
+            config=dataclasses.replace(config, push_seconds=config.warmup_seconds),
+            usernames=connected_names,
+            first_number=first_number,
+        )
+        first_number = numbers[-1] + 1 if numbers else first_number
+        await wait_until(lambda: all(shown_at(k) is not None for k in numbers if k in load.push_accepted), PUSH_DRAIN_S)
+        result["warmup_pushes"] = len(numbers)
+        result["warmup_failed"] = load.push_errors - errors_before
+        say(f"N={n}: warm-up: {len(numbers):,} pushes in {config.warmup_seconds} s ({result['warmup_failed']} failed)")
+        await wait_idle(server, IDLE_WAIT_S)
     for phase, receiver in (("same", server), ("separate", ingest)):
         if receiver is None:
             continue
@@ -492,7 +520,7 @@ async def measure(
         await wait_idle(server, IDLE_WAIT_S)
     result["pushes"] = phases
     result["pushes_dropped"] = sum(p["pushes_dropped"] for p in phases.values())
-    result["pushes_failed"] = sum(p["pushes_failed"] for p in phases.values())
+    result["pushes_failed"] = result.get("warmup_failed", 0) + sum(p["pushes_failed"] for p in phases.values())
     result["frames_with_pushes"] = sum(len(c.pushes) for c in load.clients)
 
     # Broadcasts, once the server has finished what the pushes left it (cache invalidations its
@@ -542,6 +570,7 @@ async def measure(
     pinger.cancel()
     await asyncio.gather(*(c.ws.close() for c in load.clients if c.ws is not None), return_exceptions=True)
     await asyncio.gather(*tasks, return_exceptions=True)
+    gc.unfreeze()
     return result
 
 
@@ -588,7 +617,8 @@ def render(results: list[dict[str, Any]], *, config: Config, info: dict[str, Any
         f"per client every {PING_EVERY_S:.0f} s, and an httpx webhook sender) pinned to CPU {info['client_cpu']}. "
         f"Pushes: signed `offer.upserted` webhooks for {PUSH_PRODUCT}, {config.push_rate} events/s for "
         f"{config.push_seconds} s in requests of {config.push_batch} events "
-        f"({config.push_rate // config.push_batch} requests/s), each to the next connected user in turn; latency "
+        f"({config.push_rate // config.push_batch} requests/s), each to the next connected user in turn, "
+        f"after {config.warmup_seconds} s of the same pushes to the socket process, not measured; latency "
         "from the webhook's `accepted_at` (when the server committed the batch: the frame can only be sent "
         "after it; one clock, one machine) to the client holding the frame, and in brackets from the moment the "
         "webhook request was sent (which adds the request's own time in the server); a client that received a "

@@ -33,10 +33,12 @@ def _tune_garbage_collection() -> None:
     """A server process holds thousands of long-lived objects per open WebSocket. With Python's
     default thresholds (700, 10, 10) its frequent full collections walk all of them, in the middle
     of pushes and broadcasts. Objects alive at startup are frozen out of collection and the
-    thresholds raised (``SERVER_GC_GEN0_THRESHOLD``; 0 keeps Python's). Measured with bench/ws.py
-    at 5,000 sockets (two runs each way, 2026-11-23): the slowest of three broadcasts 0.69 and
-    0.53 s instead of 1.35 and 1.42 s; server CPU per push 9.8 and 11.4 ms instead of 12.5 and
-    11.7 ms (docs/benchmarks.md)."""
+    thresholds raised (``SERVER_GC_GEN0_THRESHOLD``, then 50 and 100; 0 keeps Python's).
+    Measured with bench/ws.py at 5,000 sockets: against Python's defaults the slowest of three
+    broadcasts took 0.69 and 0.53 s instead of 1.35 and 1.42 s (2026-11-23); a young generation
+    of 50,000 objects made each young collection cost 25-130 ms of CPU (its objects spread over
+    memory), 10,000 about 10-25 ms (2026-12-04, the collector's callbacks timing each one;
+    docs/benchmarks.md)."""
     from django.conf import settings
 
     if settings.SERVER_GC_GEN0_THRESHOLD > 0:

@@ -183,7 +183,7 @@ FEED_FAST_BUILD = env.bool("FEED_FAST_BUILD", default=True)
 FEED_FAST_BUILD_DB_POOL_SIZE = env.int("FEED_FAST_BUILD_DB_POOL_SIZE", default=4)
 FEED_FAST_BUILD_DB_TIMEOUT_SECONDS = env.float("FEED_FAST_BUILD_DB_TIMEOUT_SECONDS", default=2.0)
 # Server processes (homeservice/asgi.py): the garbage collector's first threshold; 0 keeps Python's.
-SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=50_000)
+SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=10_000)
 # After a user's offers change, a worker renders their feed again (recommendations/tasks.py,
 # feed_warm); changes within this many seconds of a queued warm-up share it.
 FEED_WARM_DEDUPE_SECONDS = env.int("FEED_WARM_DEDUPE_SECONDS", default=30)
