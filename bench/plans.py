@@ -11,7 +11,7 @@ One run (about a minute with the defaults; docs/benchmarks.md, "The plan finder"
    and loads it with wrk pinned to the other, authenticated as alice: the same answers over and
    over (cached), and answers that differ at every request (every request misses the answer
    cache and is matched and ranked; the catalogue index stays built), each at 1 and 16
-   connections; the plan filter's fast path (plans/filter_fast.py) answers them, and its
+   connections; the plan filter's fast path (recommendations/plans/filter_fast.py) answers them, and its
    outcomes during each measured run are read from the server's ``/metrics``;
 4. the same project with ``PLANS_FAST_PATH=false`` (the view alone), cached answers at 1 and 16
    connections;
@@ -201,9 +201,9 @@ def micro(rounds: int = 2000) -> list[dict[str, Any]]:
     from django.conf import settings
     from django.contrib.auth.models import User
 
-    from plans.cache import enrich_clear
-    from plans.selectors import catalogue, plans_matching
-    from plans.services import plans_filter
+    from recommendations.plans.cache import enrich_clear
+    from recommendations.plans.selectors import catalogue, plans_matching
+    from recommendations.plans.services import plans_filter
 
     user_id = User.objects.get(username=DEMO_USER).pk
     started = time.perf_counter()
@@ -410,7 +410,7 @@ def markdown(rows: list[Row], context: dict[str, Any]) -> str:
         "and extras; the warm-up uses other answers than the measured run), so every request misses "
         f"the answer cache and is matched and ranked; {context['answer_keys']:,} answers were in Redis "
         "after the run. The catalogue index was built once per server, before the warm-up.",
-        "- The project rows are answered by the plan filter's fast path (plans/filter_fast.py, in ASGI "
+        "- The project rows are answered by the plan filter's fast path (recommendations/plans/filter_fast.py, in ASGI "
         "before Django: token checked, body parsed and checked by the view's own parser and serializer, "
         "answers checked, matched and ranked by the plan finder's functions, one `MGET` and one "
         "pipeline to Redis); the last column counts its outcomes during each measured run, read from "

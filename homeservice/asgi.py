@@ -2,7 +2,7 @@
 
 HTTP passes through two fast paths first (their shared rules: homeservice/fast_path.py): the
 home feed's (recommendations/api/home_fast.py) answers warm ``GET /api/v1/home/`` requests from
-Redis, the plan filter's (plans/filter_fast.py) ``POST /api/v1/plans/filter/`` requests it can
+Redis, the plan filter's (recommendations/plans/filter_fast.py) ``POST /api/v1/plans/filter/`` requests it can
 answer exactly as the view would; everything else goes to Django.
 """
 
@@ -16,8 +16,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from plans.filter_fast import PlansFilterFastPath  # noqa: E402
 from recommendations.api.home_fast import HomeFeedFastPath  # noqa: E402
+from recommendations.plans.filter_fast import PlansFilterFastPath  # noqa: E402
 from recommendations.routing import websocket_urlpatterns  # noqa: E402
 from recommendations.ws_auth import websocket_auth  # noqa: E402
 

@@ -1,5 +1,5 @@
 """What the ASGI fast paths in front of Django share (recommendations/api/home_fast.py for
-``GET /api/v1/home/``, plans/filter_fast.py for ``POST /api/v1/plans/filter/``).
+``GET /api/v1/home/``, recommendations/plans/filter_fast.py for ``POST /api/v1/plans/filter/``).
 
 A fast path answers a request before Django only when it can answer exactly as the view would,
 and hands everything else to Django unchanged. The rules that decide that, and the parts of the

@@ -59,8 +59,8 @@ INSTALLED_APPS = [
     "products",
     "ui_templates",
     "recommendations",
-    "interactions",
-    "plans",
+    "recommendations.interactions",
+    "recommendations.plans",
 ]
 
 MIDDLEWARE = [
@@ -188,7 +188,7 @@ SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=10_000)
 # feed_warm); changes within this many seconds of a queued warm-up share it.
 FEED_WARM_DEDUPE_SECONDS = env.int("FEED_WARM_DEDUPE_SECONDS", default=30)
 
-# The plan finder (plans/, docs/api.md): cached answers and each process's catalogue index live
+# The plan finder (recommendations/plans/, docs/api.md): cached answers and each process's catalogue index live
 # this long at most (a bound on changes no signal announced); plans per answer; how long a user's
 # newest filter request id is kept (it marks older requests' refined answers superseded); whether
 # a refined answer is computed and pushed after each request.
@@ -200,7 +200,7 @@ PLANS_ENRICH = env.bool("PLANS_ENRICH", default=True)
 # is cleared when the task starts, and lasts this long at most (a worker that is down).
 PLANS_ENRICH_DEDUPE_SECONDS = env.int("PLANS_ENRICH_DEDUPE_SECONDS", default=30)
 # Answer POST /api/v1/plans/filter/ in ASGI before Django when it can be answered exactly as the
-# view would (plans/filter_fast.py); needs Redis for the cache and the feed documents' generations.
+# view would (recommendations/plans/filter_fast.py); needs Redis for the cache and the feed documents' generations.
 PLANS_FAST_PATH = env.bool("PLANS_FAST_PATH", default=True)
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -228,21 +228,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 30},
     },
-    # Outbound events to product backends left pending (interactions/outbox.py).
+    # Outbound events to product backends left pending (recommendations/interactions/outbox.py).
     "interactions-outbox-sweep": {
-        "task": "interactions.tasks.outbox_sweep",
+        "task": "recommendations.interactions.tasks.outbox_sweep",
         "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0),
         "options": {"expires": 30},
     },
     # Click-through rates of the products' template versions, for the section order
-    # (recommendations/ranking.py, interactions/ranking_inputs.py).
+    # (recommendations/ranking.py, recommendations/interactions/ranking_inputs.py).
     "interactions-ranking-refresh": {
-        "task": "interactions.tasks.ranking_refresh",
+        "task": "recommendations.interactions.tasks.ranking_refresh",
         "schedule": env.float("RANKING_REFRESH_SECONDS", default=300.0),
         "options": {"expires": 300},
     },
 }
-# Outbound events to product backends (interactions/outbox.py, docs/product-backends.md):
+# Outbound events to product backends (recommendations/interactions/outbox.py, docs/product-backends.md):
 # attempts before a message becomes a dead letter; retry wait random up to min(max, base * 2^n) s;
 # a pending message the sweep picks up once its next attempt is this overdue.
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
@@ -251,7 +251,7 @@ OUTBOX_BACKOFF_MAX_SECONDS = env.int("OUTBOX_BACKOFF_MAX_SECONDS", default=600)
 OUTBOX_SWEEP_GRACE_SECONDS = env.float("OUTBOX_SWEEP_GRACE_SECONDS", default=30.0)
 OUTBOX_KEEP_DELIVERED_DAYS = env.int("OUTBOX_KEEP_DELIVERED_DAYS", default=7)
 # Interaction events (POST /api/v1/events/): events per request at most; how long the sections
-# built for a user count as shown (interactions/shown.py).
+# built for a user count as shown (recommendations/interactions/shown.py).
 INTERACTIONS_BATCH_LIMIT = env.int("INTERACTIONS_BATCH_LIMIT", default=500)
 INTERACTIONS_MAX_BODY_BYTES = env.int("INTERACTIONS_MAX_BODY_BYTES", default=1024 * 1024)
 INTERACTIONS_SHOWN_TTL_SECONDS = env.int("INTERACTIONS_SHOWN_TTL_SECONDS", default=7 * 24 * 3600)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from interactions import api as interactions_api
+from recommendations.interactions import api as interactions_api
 from webclient import views as webclient_views
 
 from . import health, metrics
@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/v1/ui/", include("ui_templates.urls")),
     path("api/v1/plans/select/", interactions_api.PlanSelectApi.as_view(), name="plan-select"),
     path("api/v1/events/", interactions_api.InteractionEventsApi.as_view(), name="interaction-events"),
-    path("api/v1/plans/", include("plans.urls")),
+    path("api/v1/plans/", include("recommendations.plans.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="openapi-schema"),
     path(
         "api/docs/",

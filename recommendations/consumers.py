@@ -10,7 +10,7 @@ client's *screen* (live_screen.py) so that a change costs only the changed produ
 - a generic-deals refresh or template publish arrives through the hub, computed once per process
   (``apply_generic``);
 - ``resume`` answers nothing, the changed sections, or a snapshot;
-- ``plans.filter`` is answered by the plan finder (plans/services.py), and its refined answer,
+- ``plans.filter`` is answered by the plan finder (recommendations/plans/services.py), and its refined answer,
   computed by a Celery task, arrives through the user's group (``plans_refined``).
 
 Every frame goes through the connection's bounded outbox (live_outbox.py), so a slow client is
@@ -34,7 +34,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from homeservice.errors import ApplicationError
-from plans.services import plans_filter
+from recommendations.plans.services import plans_filter
 
 from . import live
 from .client_version import client_version_from_scope
@@ -256,7 +256,7 @@ class HomeConsumer(AsyncWebsocketConsumer):
             await self._plans_filter(message)
 
     async def _plans_filter(self, message: dict[str, Any]) -> None:
-        """The plan finder's synchronous answer (plans/services.py), or an ``error`` naming the
+        """The plan finder's synchronous answer (recommendations/plans/services.py), or an ``error`` naming the
         bad answers; the refined answer follows through the user's group (``plans_refined``)."""
         try:
             answer = await database_sync_to_async(plans_filter)(

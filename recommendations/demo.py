@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from homeservice.errors import ApplicationError
-from plans.demo import demo_questions_seed
 from products.demo_catalogue import DEMO_PRODUCTS
 from products.models import DealSnapshot, Plan, Product
 from products.services import deals_record
+from recommendations.plans.demo import demo_questions_seed
 from ui_templates.groups import marketers_group
 
 from .services import OfferPayload, offer_upsert

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 from django.contrib.auth.models import User
 
-from interactions.shown import shown_record
+from recommendations.interactions.shown import shown_record
 
 from .fragments import documents
 from .selectors import home_feed_document

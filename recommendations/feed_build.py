@@ -40,7 +40,7 @@ from psycopg_pool import PoolTimeout
 from redis.asyncio.client import Pipeline
 
 from homeservice.fast_path import RedisClients
-from interactions.shown import shown_fields, shown_key
+from recommendations.interactions.shown import shown_fields, shown_key
 from ui_templates.template_set import TemplateSet
 
 from . import feed_sql

@@ -35,8 +35,8 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from homeservice.fast_path import LoopLifetime
-from interactions.models import Interaction, OfferDismissal, ProductRanking
 from products.models import DealSnapshot, DealsPollState, Product
+from recommendations.interactions.models import Interaction, OfferDismissal, ProductRanking
 from ui_templates.models import ComponentTemplate, TemplateVersion
 from ui_templates.template_set import TemplateEntry
 

@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 from django.contrib.auth.models import User
 from django.db.models import DateTimeField, Exists, OuterRef, Q, Subquery
 
-from interactions.models import Interaction, OfferDismissal, ProductRanking
 from products.models import DealSnapshot, Product
 from products.selectors import deal_snapshots_by_id
+from recommendations.interactions.models import Interaction, OfferDismissal, ProductRanking
 from ui_templates.models import ComponentTemplate
 
 from .feed import DealsData

@@ -28,7 +28,9 @@ MALFORMED_MESSAGE = "malformed_message"  # not JSON, not an object, or no string
 UNKNOWN_TYPE = "unknown_type"
 INVALID_MESSAGE = "invalid_message"  # a known type whose body does not match its schema
 UNSUPPORTED_FRAME = "unsupported_frame"  # a binary frame
-INVALID_ANSWERS = "invalid_answers"  # plans.filter with bad answers (plans/answers.py; details name them)
+INVALID_ANSWERS = (
+    "invalid_answers"  # plans.filter with bad answers (recommendations/plans/answers.py; details name them)
+)
 TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code; sent just before close 4401
 RATE_LIMITED = "rate_limited"  # sent just before close 4429
 SLOW_CLIENT = "slow_client"  # (close 4413 only: the client is not reading)
@@ -69,7 +71,7 @@ _FEED = {
     },
 }
 
-# The plan finder (plans/, docs/api.md): a request id, and one plan of an answer.
+# The plan finder (recommendations/plans/, docs/api.md): a request id, and one plan of an answer.
 _REQUEST_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"}
 _PLAN = {
     "type": "object",

@@ -13,7 +13,7 @@ an order that drifted with time would change the feed's version unannounced.
 - ``ctr``: the click-through rate of the template version that renders the product's sections,
   smoothed (``smoothed_ctr``: a prior of PRIOR_CTR worth PRIOR_IMPRESSIONS impressions, so a
   version shown three times does not jump the queue), over the last 30 days. It is computed by a
-  periodic task (interactions/ranking_inputs.py) and stored, rounded to 3 places; when the
+  periodic task (recommendations/interactions/ranking_inputs.py) and stored, rounded to 3 places; when the
   resulting order changes, every feed is announced as changed. Products without figures get
   no CTR term.
 

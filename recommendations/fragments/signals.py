@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from interactions.models import OfferDismissal
 from products.models import Product
+from recommendations.interactions.models import OfferDismissal
 
 from ..models import Offer
 from . import documents

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from interactions.affinity import AffinityCounts, affinity_score
-from interactions.models import Interaction, PlanSelection
-from interactions.selectors import product_affinity
+from recommendations.interactions.affinity import AffinityCounts, affinity_score
+from recommendations.interactions.models import Interaction, PlanSelection
+from recommendations.interactions.selectors import product_affinity
 from tests.factories import PlanFactory, ProductFactory, UserFactory
 
 

@@ -17,11 +17,11 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from homeservice.asgi import application
-from interactions.models import OfferDismissal
-from interactions.services import interactions_record
 from products.models import Product
 from recommendations.fragment_index import offer_index
 from recommendations.fragments import documents
+from recommendations.interactions.models import OfferDismissal
+from recommendations.interactions.services import interactions_record
 from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory, UserFactory
 from tests.recommendations.feed_clients import FastPathClient, documents_missed, fast_path_outcomes
 

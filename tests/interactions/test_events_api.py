@@ -12,10 +12,10 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from interactions.models import Interaction, OfferDismissal, OutboxMessage
-from interactions.shown import shown_key, shown_sections
 from products.models import Product
 from products.webhooks import webhook_secret_create
+from recommendations.interactions.models import Interaction, OfferDismissal, OutboxMessage
+from recommendations.interactions.shown import shown_key, shown_sections
 from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory
 from tests.interactions.conftest import EVENTS_PATH, Received
 
@@ -276,7 +276,7 @@ def test_the_queries_do_not_grow_with_the_batch(
 ) -> None:
     """A fixed number of queries per request, whatever the number of events and dismissals (with
     the record of sections shown; without it the current feed is read too)."""
-    from interactions.services import interactions_record
+    from recommendations.interactions.services import interactions_record
 
     for n in range(40):
         OfferFactory.create(user=user, product=product, external_id=f"o{n}")

@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from interactions.insight import Counts, series_by_label, summary_rows, svg_rate_chart
-from interactions.models import Interaction
-from interactions.selectors import interaction_daily_counts
+from recommendations.interactions.insight import Counts, series_by_label, summary_rows, svg_rate_chart
+from recommendations.interactions.models import Interaction
+from recommendations.interactions.selectors import interaction_daily_counts
 from tests.factories import ProductFactory, UserFactory
 from ui_templates.groups import marketers_group
 

@@ -11,11 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from pytest_httpserver import HTTPServer
 
-from interactions import outbox
-from interactions.models import OutboxMessage
-from interactions.tasks import outbox_deliver
 from products.models import Product
 from products.webhooks import webhook_secret_create
+from recommendations.interactions import outbox
+from recommendations.interactions.models import OutboxMessage
+from recommendations.interactions.tasks import outbox_deliver
 from tests.factories import ProductFactory
 from tests.interactions.conftest import EVENTS_PATH, Received
 

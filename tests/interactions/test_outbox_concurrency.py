@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection, connections, transaction
 
-from interactions import outbox
-from interactions.models import OutboxMessage
 from products.models import Product
+from recommendations.interactions import outbox
+from recommendations.interactions.models import OutboxMessage
 from tests.interactions.conftest import Received
 
 

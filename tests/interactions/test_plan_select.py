@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from interactions.models import OutboxMessage, PlanSelection
 from products.models import Product
+from recommendations.interactions.models import OutboxMessage, PlanSelection
 from tests.factories import PlanFactory, ProductFactory
 from tests.interactions.conftest import Received
 

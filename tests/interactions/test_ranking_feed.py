@@ -11,10 +11,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from interactions.models import Interaction, ProductRanking
-from interactions.ranking_inputs import ranking_refresh
-from interactions.services import interactions_record
 from recommendations.fragments import documents
+from recommendations.interactions.models import Interaction, ProductRanking
+from recommendations.interactions.ranking_inputs import ranking_refresh
+from recommendations.interactions.services import interactions_record
 from tests.factories import DealSnapshotFactory, OfferFactory, ProductFactory, UserFactory
 
 HOME = "/api/v1/home/"

@@ -15,9 +15,9 @@ from django.urls import include, path
 from standardwebhooks.webhooks import Webhook
 
 from homeservice import urls as project_urls
-from interactions import outbox
-from interactions.models import OutboxMessage
 from products.webhooks import webhook_secret_create
+from recommendations.interactions import outbox
+from recommendations.interactions.models import OutboxMessage
 from tests.factories import ProductFactory
 
 urlpatterns = [*project_urls.urlpatterns, path("simulator/", include("products.simulator_urls"))]

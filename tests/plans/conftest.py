@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 from django.core.cache import cache as django_cache
 from rest_framework_simplejwt.tokens import AccessToken
 
-from plans import cache, fast_users, selectors
-from plans.demo import DEMO_QUESTIONS
-from plans.services import question_upsert
 from products.models import Plan, Product
+from recommendations.plans import cache, fast_users, selectors
+from recommendations.plans.demo import DEMO_QUESTIONS
+from recommendations.plans.services import question_upsert
 from tests.factories import PlanFactory, ProductFactory
 from tests.plans.filter_clients import FastPathClient, ViewClient
 from tests.recommendations.conftest import embedded_redis_url, feed_doc_redis  # noqa: F401  # fixtures
@@ -112,7 +112,7 @@ def filter_client(request: pytest.FixtureRequest, user: User, monkeypatch: pytes
     """A client of the plan filter with ``user``'s token: the view, or the fast path checked
     against the view. With the fast path, enrichment tasks are not run (tasks are eager in tests,
     and the fast path publishes from a worker thread); tests that look at them patch the publish."""
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     if request.param == "view":
         client: ViewClient | FastPathClient = ViewClient()

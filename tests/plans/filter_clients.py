@@ -1,7 +1,7 @@
 """Two ways to post to the plan filter, for contract tests that must hold for both.
 
 - ``ViewClient``: the reference, the DRF view through Django's test client and all middleware.
-- ``FastPathClient``: the ASGI fast path (plans/filter_fast.py) in front of the view. Every
+- ``FastPathClient``: the ASGI fast path (recommendations/plans/filter_fast.py) in front of the view. Every
   request is put to the fast path first and to the view too, and the two answers are compared:
   when the fast path answers, the view must answer the same at that moment (status, headers and
   body; a generated ``request_id`` aside, as it is random); when it stands aside and the view
@@ -20,7 +20,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from plans.filter_fast import OUTCOMES, PlansFilterFastPath
+from recommendations.plans.filter_fast import OUTCOMES, PlansFilterFastPath
 
 FILTER = "/api/v1/plans/filter/"
 IGNORED_HEADERS = {"date", "server"}
@@ -200,6 +200,6 @@ def _same(fast: FilterResponse, view: FilterResponse, *, request_id_given: bool)
 
 
 def fast_path_outcomes() -> dict[str, float]:
-    from plans.filter_fast import FAST_PATH
+    from recommendations.plans.filter_fast import FAST_PATH
 
     return {outcome: FAST_PATH.labels(outcome=outcome)._value.get() for outcome in OUTCOMES}

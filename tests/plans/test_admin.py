@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from plans.models import Question
+from recommendations.plans.models import Question
 
 pytestmark = pytest.mark.django_db
 

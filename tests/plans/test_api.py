@@ -1,7 +1,7 @@
 """``GET /api/v1/plans/questions/`` and ``POST /api/v1/plans/filter/`` through the test client.
 
 The filter's tests run twice (``filter_client``, tests/plans/filter_clients.py): against the view,
-and against the fast path (plans/filter_fast.py) checked against the view."""
+and against the fast path (recommendations/plans/filter_fast.py) checked against the view."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from plans import cache
-from plans.models import Question, QuestionOption
+from recommendations.plans import cache
+from recommendations.plans.models import Question, QuestionOption
 from tests.plans.conftest import Shop, plan
 
 QUESTIONS = "/api/v1/plans/questions/"
@@ -235,7 +235,7 @@ def test_the_demo_finds_plans_end_to_end(db: None, settings: Any) -> None:
 def test_a_filter_request_queues_its_enrichment_with_the_normalised_answers(
     filter_client: Any, user: User, shop: Shop, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     queued: list[dict[str, Any]] = []
     monkeypatch.setattr(plans_enrich_task, "apply_async", lambda *, kwargs, **options: queued.append(kwargs))
@@ -254,7 +254,7 @@ def test_a_filter_request_queues_its_enrichment_with_the_normalised_answers(
 def test_when_the_enrichment_cannot_be_queued_the_answer_still_goes_out(
     filter_client: Any, shop: Shop, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     def broker_down(**kwargs: Any) -> None:
         raise ConnectionError("broker down")

@@ -1,4 +1,4 @@
-"""The plan filter's fast path (plans/filter_fast.py): when it answers, and that it hands every
+"""The plan filter's fast path (recommendations/plans/filter_fast.py): when it answers, and that it hands every
 other request to Django with its body intact.
 
 The API tests (test_api.py) run against it through ``FastPathClient``, which compares each answer
@@ -20,9 +20,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from plans import cache, selectors
-from plans.answers import answers_key
-from plans.filter_fast import fast_path_possible
+from recommendations.plans import cache, selectors
+from recommendations.plans.answers import answers_key
+from recommendations.plans.filter_fast import fast_path_possible
 from tests.plans.conftest import Shop, plan
 from tests.plans.filter_clients import FILTER, FastPathClient, fast_path_outcomes
 
@@ -33,7 +33,7 @@ ANSWERS = {"answers": {"product": "mobile", "budget": 60, "extras": ["5g"]}}
 
 @pytest.fixture
 def client(plans_redis: Any, user: User, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastPathClient]:
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     monkeypatch.setattr(plans_enrich_task, "apply_async", lambda **kwargs: None)
     loop = asyncio.new_event_loop()
@@ -92,7 +92,7 @@ def test_what_the_fast_path_writes_is_what_the_view_reads(client, shop: Shop, us
 
 
 def test_the_fast_path_queues_the_refinement_once_per_burst(client, shop: Shop, user: User, monkeypatch) -> None:
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     warmed(client)
     cache.enrich_clear(user.pk)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from plans import services
 from recommendations.live_protocol import validate_server_message
+from recommendations.plans import services
 from tests.factories import OfferFactory, UserFactory
 from tests.plans.conftest import Shop
 from tests.recommendations.test_consumer import QUIET, TIMEOUT, assert_still_open, bearer, open_socket, run
@@ -121,7 +121,7 @@ def test_a_plans_filter_message_that_breaks_its_schema_is_invalid(shop: Shop, me
 def test_a_burst_of_requests_queues_one_enrichment_which_refines_the_newest(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plans.tasks import plans_enrich_task
+    from recommendations.plans.tasks import plans_enrich_task
 
     user: User = UserFactory.create()
     queued: list[dict[str, Any]] = []

@@ -8,10 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from homeservice.errors import ApplicationError
-from plans.answers import answers_key, answers_validator, check_answers
-from plans.catalogue import CatalogueIndex, OptionRow, PlanRow, QuestionRow, RangeSpec
-from plans.conditions import MISSING, Condition, holds, validate_conditions
-from plans.ranking import Ranked, positions, rank, refine, score_levels
+from recommendations.plans.answers import answers_key, answers_validator, check_answers
+from recommendations.plans.catalogue import CatalogueIndex, OptionRow, PlanRow, QuestionRow, RangeSpec
+from recommendations.plans.conditions import MISSING, Condition, holds, validate_conditions
+from recommendations.plans.ranking import Ranked, positions, rank, refine, score_levels
 
 
 def row(pid: int, product: str, price: str, rank_weight: int = 0, **attributes: Any) -> PlanRow:

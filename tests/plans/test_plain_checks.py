@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from plans.answers import answers_validator, check_answers, normalise, plainly_valid
-from plans.api import PlansFilterApi
-from plans.catalogue import OptionRow, QuestionRow, RangeSpec
-from plans.filter_fast import plainly_given
+from recommendations.plans.answers import answers_validator, check_answers, normalise, plainly_valid
+from recommendations.plans.api import PlansFilterApi
+from recommendations.plans.catalogue import OptionRow, QuestionRow, RangeSpec
+from recommendations.plans.filter_fast import plainly_given
 
 QUESTIONS = {
     "product": QuestionRow(

@@ -26,7 +26,6 @@ from prometheus_client import REGISTRY
 from rest_framework_simplejwt.tokens import AccessToken
 
 from homeservice.fast_path import RedisClients
-from interactions.models import Interaction, OfferDismissal, ProductRanking
 from recommendations.api.home_fast import HomeFeedFastPath
 from recommendations.feed_answer import feed_answer
 from recommendations.feed_build import FeedBuilder, build_possible
@@ -42,6 +41,7 @@ from recommendations.fragment_index import (
     templates_revision_of,
 )
 from recommendations.fragments import keys, l2, store
+from recommendations.interactions.models import Interaction, OfferDismissal, ProductRanking
 from recommendations.selectors import offer_data, offers_live_for_user
 from tests.factories import DealSnapshotFactory, DealsPollStateFactory, OfferFactory, ProductFactory, UserFactory, deal
 from tests.recommendations.feed_clients import fast_path_outcomes

@@ -8,7 +8,7 @@ from .conditions import FIELD_PATTERN, validate_conditions
 
 
 class Question(models.Model):
-    """A question of the plan finder; its answer filters the plan catalogue (plans/catalogue.py).
+    """A question of the plan finder; its answer filters the plan catalogue (recommendations/plans/catalogue.py).
 
     Single and multiple choice questions filter through their options' conditions; a range
     question compares its number with one field of the plan (its price or an attribute).

@@ -15,7 +15,7 @@ from .models import Interaction, PlanSelection
 
 
 def product_affinity(*, user_id: int) -> dict[str, float]:
-    """Product slug → the user's affinity score (interactions/affinity.py) over the last 90 days;
+    """Product slug → the user's affinity score (recommendations/interactions/affinity.py) over the last 90 days;
     ``{}`` when the user clicked, converted, dismissed and selected nothing. Two queries."""
     since = timezone.now() - AFFINITY_WINDOW
     counts: dict[str, AffinityCounts] = {}

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from interactions.selectors import product_affinity
 from recommendations import live
 from recommendations.fragment_index import live_offers
+from recommendations.interactions.selectors import product_affinity
 from recommendations.models import Offer
 
 from . import cache
@@ -93,7 +93,7 @@ def plans_enrich(*, user_id: int, request_id: str, answers: dict[str, Any]) -> d
     newest is unknown (Redis down, or expired).
 
     Ranks every matching plan again with the user's live offers and their affinity for each
-    product (plans/ranking.py: ``refine``), and marks the answer ``superseded`` when the user
+    product (recommendations/plans/ranking.py: ``refine``), and marks the answer ``superseded`` when the user
     has issued a newer request meanwhile (clients drop it; that request queues its own
     enrichment). Answers that no longer fit the catalogue (a question removed meanwhile) are
     dropped without a push.
@@ -131,7 +131,7 @@ def plans_enrich(*, user_id: int, request_id: str, answers: dict[str, Any]) -> d
 
 
 def question_upsert(*, spec: dict[str, Any]) -> Question:
-    """Create or update one question and its options from a spec (plans/demo.py's shape);
+    """Create or update one question and its options from a spec (recommendations/plans/demo.py's shape);
     options not in the spec are deleted. Idempotent."""
     options = spec.get("options", [])
     fields = {k: v for k, v in spec.items() if k not in ("key", "options")}

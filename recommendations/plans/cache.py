@@ -3,7 +3,7 @@
 Keys (under the project's ``REDIS_KEY_PREFIX``):
 
 - ``plans:catalogue``: the catalogue version, a random token replaced after every committed
-  change to plans, products, questions or options (plans/signals.py);
+  change to plans, products, questions or options (recommendations/plans/signals.py);
 - ``plans:filter:<version>:<answers digest>``: a synchronous answer (total and ranked plans),
   ``PLANS_CACHE_TTL_SECONDS``; a new version makes new keys, so no invalidation deletes anything;
 - ``plans:latest:<user>``: the user's newest filter request (its id and normalised answers),

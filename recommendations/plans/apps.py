@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class PlansConfig(AppConfig):
-    name = "plans"
+    name = "recommendations.plans"
+    label = "plans"  # the tables, migrations and model references keep the label
     verbose_name = "Plan finder"
 
     def ready(self) -> None:

@@ -1,5 +1,5 @@
 """Cache invalidation only: a committed change to plans, products, questions or options gives
-the catalogue a new version (plans/cache.py), so cached answers and every process's index are
+the catalogue a new version (recommendations/plans/cache.py), so cached answers and every process's index are
 out of date. Bulk updates send no signals; PLANS_CACHE_TTL_SECONDS bounds how long they go
 unseen."""
 

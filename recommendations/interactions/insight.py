@@ -1,6 +1,6 @@
 """Insight for marketers, as pure functions: daily counts → rates → an SVG line chart.
 
-The admin's insight page (interactions/admin.py) shows, per template version and per offer,
+The admin's insight page (recommendations/interactions/admin.py) shows, per template version and per offer,
 impressions, click-through (clicks / impressions) and conversion (conversions / impressions) by
 day, and a chart of the click-through by day with one line per template version, so a marketer
 can tell which version works better. The counts come from ``selectors.interaction_daily_counts``;

@@ -5,7 +5,7 @@
 - ``OfferDismissal``: the offers a user dismissed (one row per offer), read by the feed to hide them.
 - ``PlanSelection``: a plan a user chose (``POST /api/v1/plans/select/``).
 - ``OutboxMessage``: an event for a product backend, written in the transaction of what caused it
-  and delivered after commit (interactions/outbox.py).
+  and delivered after commit (recommendations/interactions/outbox.py).
 """
 
 from __future__ import annotations
@@ -128,8 +128,9 @@ class OutboxMessage(models.Model):
 
 
 class ProductRanking(models.Model):
-    """Ranking inputs of a product's sections computed from interactions (interactions/ranking_inputs.py):
-    the smoothed click-through rate of the template version that renders them, over 30 days."""
+    """Ranking inputs of a product's sections computed from interactions
+    (recommendations/interactions/ranking_inputs.py): the smoothed click-through rate of the
+    template version that renders them, over 30 days."""
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="ranking")
     template_key = models.CharField(max_length=100, blank=True)

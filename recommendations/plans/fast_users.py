@@ -1,4 +1,4 @@
-"""Users the plan filter view has authenticated, for its fast path (plans/filter_fast.py).
+"""Users the plan filter view has authenticated, for its fast path (recommendations/plans/filter_fast.py).
 
 The fast path checks the access token but does not look the account up. It answers a user only
 while a mark says the view authenticated that user (the account exists and is active) under the

@@ -2,11 +2,11 @@
 
 Synchronous answer: a plan's score is the number of chosen options of multiple choice questions
 it meets (all plans meet at least one per such question); higher first, then the base order of
-the catalogue (cheapest, then the product's rank, slug, code: plans/catalogue.py).
+the catalogue (cheapest, then the product's rank, slug, code: recommendations/plans/catalogue.py).
 
 Refined answer (the enrichment task): the same score plus ``OFFER_BOOST`` when the user has live
 personal offers for the plan's product, plus ``AFFINITY_WEIGHT`` times the user's affinity for
-the product (interactions/affinity.py: clicks, conversions and plan selections up, dismissals
+the product (recommendations/interactions/affinity.py: clicks, conversions and plan selections up, dismissals
 down), that part clamped to ±``AFFINITY_CAP``; ties keep the synchronous order.
 """
 

@@ -1,13 +1,13 @@
 """The fast path for ``POST /api/v1/plans/filter/``: an ASGI app in front of Django.
 
-The DRF view (``plans/api.py``, ``PlansFilterApi``) is the reference. This app answers the same
+The DRF view (``recommendations/plans/api.py``, ``PlansFilterApi``) is the reference. This app answers the same
 request without Django's request, middleware, DRF or the user lookup, with the plan finder's own
 functions and two Redis round trips, when it can answer exactly as the view would:
 
 - a ``POST`` of the filter path, over HTTPS where ``SECURE_SSL_REDIRECT`` asks for it, for a host
   ``ALLOWED_HOSTS`` accepts (homeservice/fast_path.py, shared with the home feed's fast path);
 - a valid access token (``Authorization: Bearer``) of a user the view has authenticated under
-  the user's current generations (plans/fast_users.py: a user saved, deactivated or deleted is
+  the user's current generations (recommendations/plans/fast_users.py: a user saved, deactivated or deleted is
   left to the view, which refuses them);
 - ``Content-Type: application/json`` and a ``Content-Length`` of at most 64 KiB, matching the
   body; the body parsed by DRF's own ``JSONParser`` and checked by the view's own serializer
@@ -19,7 +19,7 @@ The first round trip (one ``MGET`` when the plan cache and the feed documents sh
 reads the catalogue version, the cached answer for the normalised answers under that version,
 and the user's generations and mark. The answer comes from the cache or is computed in-process
 (``selectors.answer_of``: matching and ranking), and the second round trip (one pipeline) writes
-what the view writes through ``plans/cache.py``, in its key and value format (django-redis): the
+what the view writes through ``recommendations/plans/cache.py``, in its key and value format (django-redis): the
 computed answer, the user's newest request, and the enrichment's queued mark. When that mark was
 not there, the enrichment task is published as the view does (``services.plans_enrich_queue``),
 in a worker thread (``asyncio.to_thread``: Celery's publish is synchronous I/O) before the answer

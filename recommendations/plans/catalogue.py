@@ -1,17 +1,17 @@
 """The plan catalogue as an in-memory index, and matching answers against it (pure; no I/O).
 
-Built once per catalogue version (plans/selectors.py) from plain rows: every active plan of an
+Built once per catalogue version (recommendations/plans/selectors.py) from plain rows: every active plan of an
 active product, and the active questions. Each plan gets a bit position, in the base order
 (price, then the product's rank, then product slug and plan code), and everything an answer can
 ask is precomputed as a bit mask over those positions:
 
-- each choice option: the plans meeting all its conditions (plans/conditions.py);
+- each choice option: the plans meeting all its conditions (recommendations/plans/conditions.py);
 - each range question: the distinct values of its field, sorted, with the mask of the plans
   whose value is at most (``lte``) or at least (``gte``) each of them, so an answer is a binary
   search and a mask.
 
 Matching is then a few big-integer ANDs and ORs, whatever the size of the catalogue; ranking
-(plans/ranking.py) reads the masks.
+(recommendations/plans/ranking.py) reads the masks.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import plans.conditions
+import recommendations.plans.conditions
 from django.db import migrations, models
 
 
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('key', models.SlugField()),
                 ('label', models.CharField(max_length=150)),
                 ('position', models.PositiveIntegerField(default=0)),
-                ('conditions', models.JSONField(blank=True, default=list, help_text='All must hold, e.g. [{"field": "product", "op": "in", "value": ["mobile"]}, {"field": "attributes.tags", "op": "contains", "value": "5g"}, {"field": "price", "op": "lte", "value": 30}]. Empty: any plan (no preference). docs/api.md lists fields and operators.', validators=[plans.conditions.validate_conditions])),
+                ('conditions', models.JSONField(blank=True, default=list, help_text='All must hold, e.g. [{"field": "product", "op": "in", "value": ["mobile"]}, {"field": "attributes.tags", "op": "contains", "value": "5g"}, {"field": "price", "op": "lte", "value": 30}]. Empty: any plan (no preference). docs/api.md lists fields and operators.', validators=[recommendations.plans.conditions.validate_conditions])),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('question', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='options', to='plans.question')),

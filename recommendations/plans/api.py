@@ -78,7 +78,7 @@ class PlansFilterApi(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Read before DRF looks the user up, stored once it has: what lets the fast path
-        # (plans/filter_fast.py) answer this user without looking the account up.
+        # (recommendations/plans/filter_fast.py) answer this user without looking the account up.
         seen = fast_users.before_authentication(request.META.get("HTTP_AUTHORIZATION"))
         super().initial(request, *args, **kwargs)
         fast_users.authenticated(seen, user_id=int(request.user.pk))  # type: ignore[arg-type]  # authenticated
