@@ -30,9 +30,9 @@ def insert_new(
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.primary_key or field.has_default()]
-    columns = ", ".join(quote(field.column) for field in fields)
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)  # type: ignore[union-attr]
-    returned = ", ".join(quote(meta.get_field(name).column) for name in returning)  # type: ignore[union-attr]
+    columns = ", ".join(quote(_column(field)) for field in fields)
+    conflict = ", ".join(quote(_column(meta.get_field(name))) for name in unique)
+    returned = ", ".join(quote(_column(meta.get_field(name))) for name in returning)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     batch = max(1, connection.ops.bulk_batch_size(fields, list(objs)))
     inserted: set[tuple[Any, ...]] = set()
@@ -51,3 +51,10 @@ def insert_new(
             )
             inserted.update(tuple(values) for values in cursor.fetchall())
     return inserted
+
+
+def _column(field: Any) -> str:
+    column = getattr(field, "column", None)
+    if not isinstance(column, str):
+        raise ValueError(f"{field} is not stored in a column of its own")
+    return column
