@@ -6,9 +6,10 @@ whose template failed and fell back to the built-in one, by slot, template and v
 Access (metrics name templates and reveal traffic, so they are not public):
 
 - with ``DEBUG`` on;
-- from a loopback address, when the request was not forwarded by a proxy (no ``Forwarded`` or
-  ``X-Forwarded-For`` header): behind a reverse proxy on the same host every request comes from
-  loopback, so forwarded requests must use the token;
+- from a loopback address, when the request was not forwarded by a proxy (none of the headers
+  proxies set: ``PROXY_HEADERS``, ``Forwarded``, ``X-Forwarded-For`` and ``X-Real-IP`` among
+  them): behind a reverse proxy on the same host every request comes from loopback, so forwarded
+  requests must use the token;
 - with ``Authorization: Bearer <METRICS_TOKEN>`` when ``METRICS_TOKEN`` is set.
 
 Anything else is a JSON 403. The figures are per process: with several server processes, scrape
@@ -46,11 +47,24 @@ def _has_token(request: HttpRequest) -> bool:
     return kind.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+# Headers a reverse proxy sets for the client it forwards (any one marks a request as proxied).
+PROXY_HEADERS = (
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+)
+
+
 def metrics_allowed(request: HttpRequest) -> bool:
     """DEBUG, a direct loopback request, or the metrics token (module docstring)."""
     if settings.DEBUG or _has_token(request):
         return True
-    forwarded = "Forwarded" in request.headers or "X-Forwarded-For" in request.headers
+    forwarded = any(name in request.headers for name in PROXY_HEADERS)
     return not forwarded and _is_loopback(request.META.get("REMOTE_ADDR", ""))
 
 

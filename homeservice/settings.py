@@ -371,11 +371,17 @@ LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=5.0)
 DJANGO_REDIS_SCAN_ITERSIZE = env.int("DJANGO_REDIS_SCAN_ITERSIZE", default=1000)
 
 # --- Deals polling: resilience and outbound safety (products/, docs/product-backends.md) -------
-# Hosts product backends may be called on (exact names). Empty: the hosts of the products'
-# configured deals and offers endpoints. Addresses that are not public (private, loopback,
-# link-local, reserved) are refused unless allowed: on by default only with DEBUG or in tests,
-# because the demo simulator and the test servers listen on 127.0.0.1.
-OUTBOUND_ALLOWED_HOSTS = [h.lower() for h in env.list("OUTBOUND_ALLOWED_HOSTS", default=[])]
+# Hosts product backends may be called on (exact names), and nothing else: never derived from
+# the endpoints an admin gives a product. Default with DEBUG or in tests: the loopback names (the
+# demo simulator and the test servers listen on 127.0.0.1); in production empty, so no backend
+# is called until this is set. Addresses that are not public (private, loopback, reserved) are
+# refused unless allowed: on by default only with DEBUG or in tests. Link-local and cloud
+# metadata addresses, and IPv6 forms embedding a non-public IPv4 address, are refused always
+# (products/outbound_guard.py).
+OUTBOUND_ALLOWED_HOSTS = [
+    h.lower()
+    for h in env.list("OUTBOUND_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "::1"] if DEBUG or TESTING else [])
+]
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=DEBUG or TESTING)
 # A whole response (connect, headers and body) must arrive within this many seconds.
 OUTBOUND_TOTAL_TIMEOUT = env.float("OUTBOUND_TOTAL_TIMEOUT", default=15.0)

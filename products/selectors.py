@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from django.db.models import OuterRef, Subquery
 
@@ -36,14 +35,3 @@ def products_due_for_deals_poll(*, now: datetime) -> list[Product]:
         if last is None or (now - last).total_seconds() >= product.poll_interval_seconds:
             due.append(product)
     return due
-
-
-def product_backend_hosts() -> frozenset[str]:
-    """The host names of every product's configured deals, offers and events endpoints (lower case)."""
-    hosts: set[str] = set()
-    for endpoints in Product.objects.values_list("deals_endpoint", "offers_endpoint", "events_endpoint"):
-        for endpoint in endpoints:
-            host = urlsplit(endpoint).hostname if endpoint else None
-            if host:
-                hosts.add(host.lower())
-    return frozenset(hosts)

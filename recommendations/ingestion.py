@@ -42,6 +42,10 @@ from .services import OfferFields, offers_store
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+# The largest sequence taken: JavaScript's Number.MAX_SAFE_INTEGER (2^53 - 1). Beyond it a
+# JSON number is no longer exact in the clients and tools that read sequences back as doubles,
+# and two different sequences could compare equal.
+MAX_SEQUENCE = 2**53 - 1
 
 OFFER_UPSERTED = "offer.upserted"
 OFFER_WITHDRAWN = "offer.withdrawn"
@@ -68,7 +72,7 @@ EVENT_SCHEMA: dict[str, Any] = {
         "type": {"enum": list(EVENT_TYPES)},
         "time": {"type": "string", "maxLength": 40},
         "subject": {"type": "string", "minLength": 1, "maxLength": 150},
-        "sequence": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+        "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE},
         "datacontenttype": {"type": "string"},
         "data": {},
     },
@@ -434,6 +438,22 @@ def events_apply(*, product: Product, events: list[CheckedEvent]) -> Applied:
     except IntegrityError:
         logger.info("product events for %s raced another request; retrying once", product.slug)
         return _apply_all(product=product, events=events)
+
+
+def offer_streams_reset(*, product: Product, user: User | None) -> dict[str, int]:
+    """Forget the ordering state of ``user``'s stream of ``product``'s events (every user's when
+    ``user`` is None), so that the next event is applied whatever its sequence: for a backend
+    that restarted its numbering. Returns username → the last sequence each stream had. Event
+    ids already received stay known: a repeated id is still a duplicate."""
+    with transaction.atomic():
+        streams = OfferStream.objects.select_for_update().filter(product=product).select_related("user")
+        if user is not None:
+            streams = streams.filter(user=user)
+        reset = {stream.user.get_username(): stream.last_sequence for stream in streams.order_by("user_id")}
+        streams.delete()
+    for username, sequence in reset.items():
+        logger.info("offer stream of %s / %s reset (last sequence %s)", username, product.slug, sequence)
+    return reset
 
 
 def offers_fetched_apply(*, product: Product, user: User, offers: list[OfferFields], sequence: int) -> bool:

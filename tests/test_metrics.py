@@ -67,11 +67,30 @@ def test_a_remote_client_without_a_token_is_a_json_403(client: Client) -> None:
     assert FAILURES not in response.content.decode()
 
 
-@pytest.mark.parametrize("forwarded", ["X-Forwarded-For", "Forwarded"])
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        "X-Forwarded-For",
+        "Forwarded",
+        "X-Real-IP",  # nginx's usual `proxy_set_header X-Real-IP $remote_addr`, alone
+        "X-Forwarded-Host",
+        "X-Forwarded-Proto",
+        "X-Client-IP",
+        "True-Client-IP",
+        "CF-Connecting-IP",
+    ],
+)
 def test_a_request_forwarded_by_a_local_proxy_is_not_loopback(client: Client, forwarded: str) -> None:
     response = client.get(URL, REMOTE_ADDR="127.0.0.1", headers={forwarded: REMOTE})
 
     assert response.status_code == 403
+
+
+def test_a_forwarded_request_with_the_token_gets_the_exposition(client: Client, settings) -> None:
+    settings.METRICS_TOKEN = "s3cret-token"
+    headers = {"X-Real-IP": REMOTE, "Authorization": "Bearer s3cret-token"}
+
+    assert client.get(URL, REMOTE_ADDR="127.0.0.1", headers=headers).status_code == 200
 
 
 def test_debug_opens_it(client: Client, settings) -> None:

@@ -3,7 +3,8 @@
 - ``Interaction``: append-only; one row per client event (impression, click, dismiss, convert),
   idempotent by the client's event id.
 - ``OfferDismissal``: the offers a user dismissed (one row per offer), read by the feed to hide them.
-- ``PlanSelection``: a plan a user chose (``POST /api/v1/plans/select/``).
+- ``PlanSelection``: a plan a user chose (``POST /api/v1/plans/select/``), one per (user, plan,
+  request id) when a request id is given.
 - ``OutboxMessage``: an event for a product backend, written in the transaction of what caused it
   and delivered after commit (recommendations/interactions/outbox.py).
 """
@@ -83,6 +84,15 @@ class PlanSelection(models.Model):
     class Meta:
         ordering = ["-selected_at", "-id"]
         indexes = [models.Index(fields=["user", "product"], name="planselection_user_product")]
+        constraints = [
+            # The idempotency key of POST /api/v1/plans/select/: the same (plan, request_id) of a
+            # user is one selection, however many identical requests race (docs/api.md).
+            models.UniqueConstraint(
+                fields=["user", "plan", "request_id"],
+                condition=~models.Q(request_id=""),
+                name="planselection_unique_request",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.plan} selected by user {self.user_id}"

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -28,6 +28,7 @@ from ui_templates.models import TemplateVersion
 from ui_templates.slots import Slot
 
 from . import outbox
+from .inserts import insert_new
 from .models import Interaction, OfferDismissal, PlanSelection
 from .shown import shown_sections
 from .validation import field_path, parse_moment, schema_errors
@@ -96,37 +97,53 @@ def check_plan_selection(*, document: Any) -> tuple[Plan, str]:
 
 def plan_select(*, user: User, document: Any) -> PlanSelectResult:
     """Record ``user``'s choice of a plan and forward it to the plan's product backend (outbox),
-    in one transaction. Idempotent for a repeated (plan, ``request_id``) of the same user."""
+    in one transaction. Idempotent for a repeated (plan, ``request_id``) of the same user, also
+    when identical requests race: the database's unique constraint lets one of them store the
+    selection, and the others answer with it."""
     plan, request_id = check_plan_selection(document=document)
-    product = plan.product
-    with transaction.atomic():
-        if request_id:
-            existing = PlanSelection.objects.filter(user=user, plan=plan, request_id=request_id).first()
-            if existing is not None:
-                forwarded = outbox.OutboxMessage.objects.filter(idempotency_key=_selection_key(existing)).exists()
-                return PlanSelectResult(selection=existing, created=False, forwarded=forwarded)
-        selection = PlanSelection.objects.create(user=user, plan=plan, product=product, request_id=request_id)
-        message = outbox.enqueue(
-            product=product,
-            event_type="plan.selected",
-            payload={
-                "user": user.get_username(),
-                "selection_id": selection.pk,
-                "plan": {
-                    "code": plan.code,
-                    "name": plan.name,
-                    "price": {
-                        "amount": str(plan.price_amount),
-                        "currency": plan.price_currency,
-                        "period": plan.price_period,
-                    },
-                },
-                "request_id": request_id,
-                "selected_at": _iso(selection.selected_at),
-            },
-            idempotency_key=_selection_key(selection),
-        )
+    if request_id:
+        repeated = _selection_repeated(user=user, plan=plan, request_id=request_id)
+        if repeated is not None:
+            return repeated
+    try:
+        with transaction.atomic():
+            selection = PlanSelection.objects.create(user=user, plan=plan, product=plan.product, request_id=request_id)
+            message = outbox.enqueue(
+                product=plan.product,
+                event_type="plan.selected",
+                payload=_selection_payload(selection, plan=plan),
+                idempotency_key=_selection_key(selection),
+            )
+    except IntegrityError:
+        # The same (plan, request_id) stored meanwhile by a concurrent request, now committed.
+        repeated = _selection_repeated(user=user, plan=plan, request_id=request_id) if request_id else None
+        if repeated is None:
+            raise
+        return repeated
     return PlanSelectResult(selection=selection, created=True, forwarded=message is not None)
+
+
+def _selection_repeated(*, user: User, plan: Plan, request_id: str) -> PlanSelectResult | None:
+    """The selection already stored for this (user, plan, request id), if any."""
+    existing = PlanSelection.objects.filter(user=user, plan=plan, request_id=request_id).first()
+    if existing is None:
+        return None
+    forwarded = outbox.OutboxMessage.objects.filter(idempotency_key=_selection_key(existing)).exists()
+    return PlanSelectResult(selection=existing, created=False, forwarded=forwarded)
+
+
+def _selection_payload(selection: PlanSelection, *, plan: Plan) -> dict[str, Any]:
+    return {
+        "user": selection.user.get_username(),
+        "selection_id": selection.pk,
+        "plan": {
+            "code": plan.code,
+            "name": plan.name,
+            "price": {"amount": str(plan.price_amount), "currency": plan.price_currency, "period": plan.price_period},
+        },
+        "request_id": selection.request_id,
+        "selected_at": _iso(selection.selected_at),
+    }
 
 
 def _selection_key(selection: PlanSelection) -> str:
@@ -304,15 +321,30 @@ def check_interactions(*, user: User, document: Any) -> list[_Event]:
 
 def interactions_record(*, user: User, document: Any) -> EventsResult:
     """Store a batch of interaction events (all or nothing), forward the new ones to each
-    product's backend (one outbox message per product), and hide dismissed offers at once."""
+    product's backend (one outbox message per product), and hide dismissed offers at once.
+
+    "New" is what this request's insert stored (``inserts.insert_new``), so identical batches
+    sent at once count each event ``accepted`` in exactly one answer and forward it once."""
     events = check_interactions(user=user, document=document)
-    with transaction.atomic():
-        existing = set(
-            Interaction.objects.filter(user=user, client_event_id__in=[e.raw["id"] for e in events]).values_list(
-                "client_event_id", flat=True
-            )
+    rows = [
+        Interaction(
+            user=user,
+            kind=e.raw["kind"],
+            product=e.product,
+            section_id=e.raw["section_id"],
+            component_id=e.raw.get("component_id", ""),
+            template_key=e.template_key,
+            template_version=e.template_version,
+            offer_id=e.raw.get("offer_id", ""),
+            client_event_id=e.raw["id"],
+            occurred_at=e.occurred_at,
         )
-        new = [e for e in events if e.raw["id"] not in existing]
+        for e in events
+    ]
+    with transaction.atomic():
+        inserted = insert_new(rows, unique=["user", "client_event_id"], returning=["client_event_id"])
+        stored = {client_event_id for (client_event_id,) in inserted}
+        new = [e for e in events if e.raw["id"] in stored]
         # A first click on one of the user's own offers moves it up in its section (ranking.py).
         clicked = {
             (e.product.pk, e.raw["offer_id"]): e.product.slug
@@ -326,27 +358,11 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
                     kind=Interaction.Kind.CLICK,
                     product_id__in={product_id for product_id, _ in clicked},
                     offer_id__in={offer_id for _, offer_id in clicked},
-                ).values_list("product_id", "offer_id")
+                )
+                .exclude(client_event_id__in=stored)
+                .values_list("product_id", "offer_id")
             )
             clicked = {key: slug for key, slug in clicked.items() if key not in clicked_before}
-        Interaction.objects.bulk_create(
-            [
-                Interaction(
-                    user=user,
-                    kind=e.raw["kind"],
-                    product=e.product,
-                    section_id=e.raw["section_id"],
-                    component_id=e.raw.get("component_id", ""),
-                    template_key=e.template_key,
-                    template_version=e.template_version,
-                    offer_id=e.raw.get("offer_id", ""),
-                    client_event_id=e.raw["id"],
-                    occurred_at=e.occurred_at,
-                )
-                for e in new
-            ],
-            ignore_conflicts=True,  # the same ids stored concurrently: kept once
-        )
         by_product: dict[int, list[_Event]] = defaultdict(list)
         for event in new:
             by_product[event.product.pk].append(event)
@@ -370,28 +386,22 @@ def interactions_record(*, user: User, document: Any) -> EventsResult:
 
 
 def _dismissals_store(*, user: User, events: list[_Event]) -> list[str]:
-    """Store the offers ``events`` dismiss (two queries at most, whatever their number);
-    returns ``<product>/<offer id>`` of those not dismissed before. Bulk inserts send no model
-    signals: the caller announces the change (which replaces the user's feed documents)."""
+    """Store the offers ``events`` dismiss (one insert, whatever their number); returns
+    ``<product>/<offer id>`` of those this insert stored (not dismissed before, nor by a
+    concurrent request). Bulk inserts send no model signals: the caller announces the change
+    (which replaces the user's feed documents)."""
     if not events:
         return []
     wanted = {(e.product.pk, e.raw["offer_id"]): e for e in events}
-    already = set(
-        OfferDismissal.objects.filter(
-            user=user,
-            product_id__in={product_id for product_id, _ in wanted},
-            offer_id__in={offer_id for _, offer_id in wanted},
-        ).values_list("product_id", "offer_id")
-    )
-    fresh = [event for key, event in wanted.items() if key not in already]
-    OfferDismissal.objects.bulk_create(
+    fresh = insert_new(
         [
             OfferDismissal(user=user, product=e.product, offer_id=e.raw["offer_id"], dismissed_at=e.occurred_at)
-            for e in fresh
+            for e in wanted.values()
         ],
-        ignore_conflicts=True,
+        unique=["user", "product", "offer_id"],
+        returning=["product", "offer_id"],
     )
-    return [f"{e.product.slug}/{e.raw['offer_id']}" for e in fresh]
+    return [f"{e.product.slug}/{e.raw['offer_id']}" for key, e in wanted.items() if key in fresh]
 
 
 def _forwarded(event: _Event) -> dict[str, Any]:

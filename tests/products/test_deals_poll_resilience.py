@@ -252,7 +252,7 @@ def test_a_private_address_is_refused_unless_allowed(backend, product, poll, set
 
     assert result == "failed"
     assert requests_made(backend) == 0
-    assert "non-public address 127.0.0.1" in state_of(product).last_error
+    assert "127.0.0.1, a non-public address" in state_of(product).last_error
 
 
 def test_a_host_that_is_not_allowed_is_refused(backend, product, poll, settings):
@@ -263,8 +263,18 @@ def test_a_host_that_is_not_allowed_is_refused(backend, product, poll, settings)
     assert "host 127.0.0.1 is not an allowed product backend host" in state_of(product).last_error
 
 
-def test_without_an_allow_list_only_the_hosts_of_configured_endpoints_may_be_called(backend, product):
-    # 127.0.0.1 is the product's endpoint host; 127.0.0.2 (the same machine) is not configured anywhere
+def test_a_products_endpoint_never_makes_its_host_allowed(backend, product, poll, settings):
+    # given production's default (nothing allowed), and a product an admin pointed at 127.0.0.1
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+
+    assert poll(product) == "failed"
+    assert requests_made(backend) == 0
+    assert "OUTBOUND_ALLOWED_HOSTS is empty" in state_of(product).last_error
+
+
+def test_only_the_configured_hosts_may_be_called(backend, settings):
+    # 127.0.0.2 is the same machine as the allowed 127.0.0.1, but not a configured name
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     other = backend.url_for(DEALS_PATH).replace("127.0.0.1", "127.0.0.2")
 
     with pytest.raises(BackendError, match=r"host 127\.0\.0\.2 is not an allowed"):
@@ -303,7 +313,7 @@ def test_every_resolved_address_must_be_public(settings, addresses):
     settings.OUTBOUND_ALLOWED_HOSTS = ["deals.example.com"]
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
 
-    with _resolving({"deals.example.com": addresses}), pytest.raises(BackendError, match="non-public address"):
+    with _resolving({"deals.example.com": addresses}), pytest.raises(BackendError, match="resolves to"):
         deals_fetch(url="http://deals.example.com/deals/")
 
 

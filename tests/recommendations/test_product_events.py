@@ -383,6 +383,10 @@ def test_a_body_that_is_not_utf8_is_400(sender: Sender) -> None:
         ({"data": offer_data(expires_at="2030-01-01T00:00:00")}, "data.expires_at"),
         ({"sequence": "1"}, "sequence"),
         ({"sequence": -1}, "sequence"),
+        ({"sequence": 2**53}, "sequence"),
+        ({"sequence": 2**53 + 1}, "sequence"),
+        ({"sequence": 2**63 - 1}, "sequence"),
+        ({"sequence": 1e16}, "sequence"),
         ({"type": "offer.exploded"}, "type"),
         ({"specversion": "0.3"}, "specversion"),
         ({"id": ""}, "id"),
@@ -422,6 +426,26 @@ def test_a_batch_with_bad_events_is_refused_whole_listing_each(alice: User, send
         {"index": 3, "field": "data.title", "message": "'title' is a required property"},
     ]
     assert "[1].subject" in error["message"]
+    assert not Offer.objects.exists()
+    assert not ReceivedEvent.objects.exists()
+    assert not OfferStream.objects.exists()
+
+
+def test_the_largest_sequence_is_javascripts_largest_safe_integer(alice: User, sender: Sender) -> None:
+    response = sender.post(event("e1", sequence=2**53 - 1))
+    assert response.status_code == 200, response.content
+    assert OfferStream.objects.get().last_sequence == 9007199254740991
+
+
+def test_a_batch_with_a_sequence_over_the_limit_is_refused_whole(alice: User, sender: Sender) -> None:
+    batch = [event("e1", sequence=5), event("e2", sequence=2**53 + 1, data=offer_data("o2")), event("e3", sequence=6)]
+    response = sender.post(batch)
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert error["details"]["errors"] == [
+        {"index": 1, "field": "sequence", "message": "9007199254740993 is greater than the maximum of 9007199254740991"}
+    ]
+    assert "[1].sequence" in error["message"]
     assert not Offer.objects.exists()
     assert not ReceivedEvent.objects.exists()
     assert not OfferStream.objects.exists()
