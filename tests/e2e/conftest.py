@@ -16,7 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from .harness import Launcher, RedisServer, free_port, launcher_env, wait_gone
+from .harness import Launcher, free_port, launcher_env, wait_gone
+from .redis_server import RedisServer
 
 # --- Modes ------------------------------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import ROOT, RedisServer
+from .harness import ROOT
+from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from .harness import ROOT, RedisServer, free_port, http, launcher_env, wait_until
+from .harness import ROOT, free_port, http, launcher_env, wait_until
+from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

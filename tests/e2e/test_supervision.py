@@ -38,7 +38,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from .conftest import _full_stack_services
-from .harness import ROOT, Launcher, Proc, RedisServer, free_port, http, launcher_env, wait_gone, wait_until
+from .harness import ROOT, Launcher, Proc, free_port, http, launcher_env, wait_gone, wait_until
+from .redis_server import RedisServer
 from .test_live_instances import offer_request, post_signed
 from .test_stack import live_deal_scenario, token_for
 
