@@ -16,4 +16,5 @@ RUN pip install --no-cache-dir -c constraints.txt . \
 USER app
 
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "homeservice.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]
+# --ws-max-size: the largest WebSocket message a client may send (as make run; docs/websocket.md).
+CMD ["python", "-m", "uvicorn", "homeservice.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--ws-max-size", "65536"]

@@ -16,11 +16,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from homeservice import access_log  # noqa: E402
 from recommendations.api.home_fast import HomeFeedFastPath  # noqa: E402
 from recommendations.plans.filter_fast import PlansFilterFastPath  # noqa: E402
 from recommendations.routing import websocket_urlpatterns  # noqa: E402
 from recommendations.ws_auth import websocket_auth  # noqa: E402
 
+access_log.install()  # the server's log never shows ``?ticket=`` values
 application = ProtocolTypeRouter(
     {
         "http": HomeFeedFastPath(PlansFilterFastPath(django_asgi_app)),

@@ -5,8 +5,10 @@ server, and one Celery worker with beat inside it; SQLite unless ``DATABASE_URL`
 Full stack (``REDIS_URL`` set): the ASGI server, a Celery worker and a separate beat process.
 With ``DEBUG`` and ``SIMULATE_PRODUCTS`` on (``make run`` turns it on), ``manage.py
 simulate_products`` pushes offer events for the demo users, so offers arrive on their own.
-Ctrl-C (or SIGTERM) stops every process it started. Settings come from the environment
-(README.md lists them); ``PORT`` (8000) and ``HOST`` (127.0.0.1) place the server.
+Once the service is ready, a process that dies is started again with backoff and the others keep
+running (homeservice/supervisor.py); only Ctrl-C (or SIGTERM) stops every process it started.
+Settings come from the environment (README.md lists them); ``PORT`` (8000) and ``HOST``
+(127.0.0.1) place the server.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from pathlib import Path
 from types import FrameType
 
 from .embedded_redis import EmbeddedRedis
+from .supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+# The largest WebSocket message the server accepts from a client, in bytes (docs/websocket.md);
+# docker-compose.yml and the Dockerfile start the server with the same limit.
+WS_MAX_SIZE = 65536
 
 
 def _say(message: str) -> None:
@@ -34,10 +40,10 @@ def _manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
 
 
-def _wait_ready(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 60.0) -> bool:
+def _wait_ready(url: str, supervisor: Supervisor, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
+        if supervisor.exited():
             return False
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own loopback URL
@@ -53,36 +59,23 @@ def _on(name: str, default: str) -> bool:
     return os.environ.get(name, default).lower() in ("1", "true", "yes", "on")
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
-    """Start a child in a process group of its own, so that stopping it stops what it forked too
-    (the worker's pool and embedded beat), and a terminal's Ctrl-C reaches only this launcher."""
-    return subprocess.Popen(command, cwd=ROOT, start_new_session=True)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _stop(processes: list[subprocess.Popen[bytes]], grace: float = 15.0) -> None:
-    """SIGTERM every child's group; after ``grace`` seconds SIGKILL whatever is left of them."""
-    for process in processes:
-        if _group_alive(process.pid):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _say(f"process {process.pid} did not stop in {grace:.0f} s; killing it")
-        while _group_alive(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)  # its own children (pool, beat) are still finishing
-        if _group_alive(process.pid):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def server_command(*, host: str, port: str, access_log: bool) -> list[str]:
+    """The ASGI server as ``make run`` starts it (its access log redacts tickets: homeservice/access_log.py)."""
+    return [
+        PY,
+        "-m",
+        "uvicorn",
+        "homeservice.asgi:application",
+        "--host",
+        host,
+        "--port",
+        port,
+        "--lifespan",
+        "off",
+        "--ws-max-size",
+        str(WS_MAX_SIZE),
+        "--access-log" if access_log else "--no-access-log",
+    ]
 
 
 def main() -> int:
@@ -98,9 +91,7 @@ def main() -> int:
     database = os.environ.get("DATABASE_URL", "SQLite file under var/")
     _say(f"database: {database.split('@')[-1]}")
 
-    processes: list[subprocess.Popen[bytes]] = []
-    helpers: list[subprocess.Popen[bytes]] = []
-    helpers_exited: set[int] = set()
+    supervisor = Supervisor(cwd=ROOT, say=_say)
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -114,19 +105,7 @@ def main() -> int:
         _manage("collectstatic", "--noinput", "-v", "0")
         if _on("SEED_DEMO", "true"):
             _manage("seed_demo", "--poll-interval", os.environ.get("DEMO_POLL_INTERVAL_SECONDS", "30"))
-        server = [
-            PY,
-            "-m",
-            "uvicorn",
-            "homeservice.asgi:application",
-            "--host",
-            host,
-            "--port",
-            port,
-            "--lifespan",
-            "off",
-            "--no-access-log" if os.environ.get("ACCESS_LOG") == "false" else "--access-log",
-        ]
+        server = server_command(host=host, port=port, access_log=os.environ.get("ACCESS_LOG") != "false")
         worker = [
             PY,
             "-m",
@@ -142,26 +121,29 @@ def main() -> int:
         var_dir = Path(os.environ.get("VAR_DIR") or ROOT / "var")
         var_dir.mkdir(parents=True, exist_ok=True)
         beat_schedule = str(var_dir / "celerybeat-schedule")
-        processes.append(_start(server))
+        supervisor.start("server", server)
         if embedded:
-            processes.append(_start([*worker, "-B", "-s", beat_schedule]))
+            supervisor.start("worker", [*worker, "-B", "-s", beat_schedule])
         else:
-            processes.append(_start(worker))
-            processes.append(
-                _start([PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO", "-s", beat_schedule])
-            )
+            supervisor.start("worker", worker)
+            beat = [PY, "-m", "celery", "-A", "homeservice", "beat", "-l", "INFO", "-s", beat_schedule]
+            supervisor.start("beat", beat)
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
-        if not _wait_ready(f"{base}/readyz", processes):
+        # A process that dies before the service is ready is a setup problem (a port in use, a
+        # broken setting): stop and say so, rather than restart it in a loop.
+        if not _wait_ready(f"{base}/readyz", supervisor):
+            for child in supervisor.exited():
+                _say(f"{child.name} exited before the service was ready")
             _say("the service did not become ready; stopping")
             return 1
         _say("ready")
-        # The simulator is a helper: stopped with the rest, but its exit does not stop the service.
+        # The simulator is supervised like the rest: restarted with backoff if it dies.
         simulate = _on("DEBUG", "false") and _on("SIMULATE_PRODUCTS", "false")
         rate = os.environ.get("SIMULATE_PRODUCTS_RATE", "0.1")
         if simulate:
             # alice and bob get flash offers; carol keeps the generic deals the demo promises her.
             command = ["simulate_products", "--base-url", base, "--rate", rate, "--users", "alice,bob", "--quiet"]
-            helpers.append(_start([PY, "manage.py", *command]))
+            supervisor.start("simulator", [PY, "manage.py", *command])
         try:
             every = f"every ~{1 / float(rate):.0f} s" if float(rate) < 1 else f"{float(rate):g} a second"
         except (ValueError, ZeroDivisionError):
@@ -182,13 +164,7 @@ def main() -> int:
             flush=True,
         )
         while not stopping:
-            if any(p.poll() is not None for p in processes):
-                _say("a process exited unexpectedly; stopping the rest")
-                return 1
-            for helper in helpers:
-                if helper.poll() is not None and helper.pid not in helpers_exited:
-                    helpers_exited.add(helper.pid)
-                    _say(f"the product simulator exited with {helper.returncode}; the service goes on")
+            supervisor.check()
             time.sleep(0.5)
         _say("stopping")
         return 0
@@ -196,7 +172,7 @@ def main() -> int:
         _say(f"setup step failed: {exc}")
         return 1
     finally:
-        _stop([*helpers, *processes])
+        supervisor.stop()
         if embedded:
             embedded.stop()
 

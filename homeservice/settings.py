@@ -207,8 +207,27 @@ PLANS_FAST_PATH = env.bool("PLANS_FAST_PATH", default=True)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"} if REDIS_URL else {}
+# kombu's Redis transport, safe to close after a lost connection (homeservice/broker.py); a
+# rediss:// URL keeps kombu's own (it sets up TLS by the URL's scheme).
+CELERY_BROKER_TRANSPORT = "homeservice.broker:Transport" if REDIS_URL.startswith("redis://") else None
+# A broker that goes away is waited for, however long (docs/operations.md, "Supervision and
+# broker reconnects"): the worker and beat retry every 2, 4, 6 ... up to 30 s, on startup too.
+# Connects give up after 2 s, a command after 10 s (a broker that vanished without closing the
+# connection), and idle connections are checked every 10 s.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 10.0,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+    }
+    if REDIS_URL
+    else {}
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

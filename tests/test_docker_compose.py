@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +75,91 @@ def test_the_image_copies_what_exists():
     for source in re.findall(r"^COPY (.+?) \S+$", dockerfile, flags=re.MULTILINE):
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
+
+
+def _interpolate(value: str, environment: dict[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` against ``environment``."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, operand = match.group(1), match.group(2), match.group(3)
+        if environment.get(name):
+            return environment[name]
+        assert operator != ":?", f"compose would refuse to start without {name}: {operand}"
+        return operand or ""
+
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", one, value)
+
+
+def _app_settings(environment: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    """The settings the app services get from compose's environment with ``environment`` in the shell."""
+    compose_env = {key: _interpolate(str(value), environment) for key, value in SERVICES["web"]["environment"].items()}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DJANGO_SETTINGS_MODULE": "homeservice.settings",
+        "VAR_DIR": str(tmp_path),
+        **compose_env,
+    }
+    names = ["SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_REDIRECT_EXEMPT", "DEBUG"]
+    script = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+SHELL = {"SECRET_KEY": "s" * 60}
+
+
+def test_compose_defaults_to_https_only(tmp_path):
+    settings = _app_settings(SHELL, tmp_path)
+
+    assert settings["DEBUG"] is False
+    assert settings["SECURE_SSL_REDIRECT"] is True
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["CSRF_COOKIE_SECURE"] is True
+    # The web service's health check calls http://127.0.0.1:8000/readyz: it is not redirected.
+    assert any(re.search(pattern, "readyz") for pattern in settings["SECURE_REDIRECT_EXEMPT"])
+    assert "/readyz" in " ".join(SERVICES["web"]["healthcheck"]["test"])
+
+
+def test_plain_http_is_one_variable_away(tmp_path):
+    settings = _app_settings({**SHELL, "HTTPS_ONLY": "false"}, tmp_path)
+
+    assert settings["SECURE_SSL_REDIRECT"] is False
+    assert settings["SESSION_COOKIE_SECURE"] is False
+    assert settings["CSRF_COOKIE_SECURE"] is False
+
+
+def _option(command: list[str], name: str) -> str:
+    assert name in command, command
+    return command[command.index(name) + 1]
+
+
+def test_every_server_command_caps_websocket_messages():
+    from homeservice.launcher import WS_MAX_SIZE, server_command
+
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
+    assert cmd, "the Dockerfile has no CMD in JSON form"
+    commands = {
+        "make run": server_command(host="127.0.0.1", port="8000", access_log=True),
+        "compose web": SERVICES["web"]["command"],
+        "image": json.loads(cmd.group(1)),
+    }
+    for where, command in commands.items():
+        assert "uvicorn" in command, where
+        assert _option(command, "--ws-max-size") == str(WS_MAX_SIZE) == "65536", where
+
+
+def test_the_web_service_loads_the_application_that_redacts_tickets():
+    import logging
+
+    from homeservice.access_log import SERVER_LOGGERS, TicketRedaction
+
+    target = next(arg for arg in SERVICES["web"]["command"] if ":" in arg)
+    assert target == "homeservice.asgi:application"
+    importlib.import_module("homeservice.asgi")
+    for name in SERVER_LOGGERS:
+        assert any(isinstance(f, TicketRedaction) for f in logging.getLogger(name).filters)

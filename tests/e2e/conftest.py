@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from .harness import Launcher, free_port, launcher_env, wait_gone
+from .redis_server import RedisServer
 
 # --- Modes ------------------------------------------------------------------------------------------
 
@@ -70,6 +71,17 @@ def redis_prefix() -> Iterator[str]:
                 client.delete(*keys[start : start + 500])
         finally:
             client.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own on a free port (for tests that stop and start it)."""
+    server = RedisServer(free_port(), tmp_path / "redis.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["embedded", "full-stack"])

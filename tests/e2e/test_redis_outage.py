@@ -20,19 +20,17 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from standardwebhooks.webhooks import Webhook
 
-from .harness import ROOT, free_port, http, launcher_env
+from .harness import ROOT, free_port, http, launcher_env, wait_until
+from .redis_server import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -47,78 +45,6 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(interval)
-
-
-class RedisServer:
-    """A redis-server of the test's own on ``port`` (loopback, no persistence), stopped by PID."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.process is None or self.process.poll() is not None
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                    *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_until(self.answers, timeout=20, what=f"redis-server on port {self.port} answering PING")
-
-    def answers(self) -> bool:
-        assert self.process is not None
-        assert self.process.poll() is None, self.log_path.read_text(errors="replace")
-        client = self.client()
-        try:
-            return bool(client.ping())
-        except redis.exceptions.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1, socket_timeout=2)
-
-    def keys(self) -> list[bytes]:
-        client = self.client()
-        try:
-            return list(client.scan_iter(match=f"{PREFIX}*", count=500))
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path / "redis.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def signed_post(url: str, secret: str, body: bytes, msg_id: str) -> tuple[int, str]:
@@ -205,7 +131,7 @@ def test_the_feed_and_product_events_survive_a_redis_outage(redis_server: RedisS
         assert status == 200, server_log()
         assert before["sections"], before
         sections_before = section_ids(before)
-        assert redis_server.keys(), "no hs-outage keys in the test's Redis after a feed request"
+        assert redis_server.keys(f"{PREFIX}*"), "no hs-outage keys in the test's Redis after a feed request"
         assert l2_lookups(base_url) > 0
         status, _, ready = http("GET", f"{base_url}/readyz")
         assert status == 200, ready
@@ -246,7 +172,7 @@ def test_the_feed_and_product_events_survive_a_redis_outage(redis_server: RedisS
 
         # Redis back on the same port (empty: no persistence); the application is not restarted.
         redis_server.start()
-        assert not redis_server.keys()
+        assert not redis_server.keys(f"{PREFIX}*")
 
         def ready_again() -> bool:
             return http("GET", f"{base_url}/readyz", timeout=10)[0] == 200
@@ -259,7 +185,7 @@ def test_the_feed_and_product_events_survive_a_redis_outage(redis_server: RedisS
             status, _, feed = http("GET", f"{base_url}/api/v1/home/", token=token, timeout=10)
             assert status == 200, server_log()
             assert "Taken while Redis was down" in json.dumps(feed)
-            return bool(redis_server.keys()) and l2_lookups(base_url) > lookups
+            return bool(redis_server.keys(f"{PREFIX}*")) and l2_lookups(base_url) > lookups
 
         # L1 keeps fragments FRAGMENT_L1_TTL_SECONDS (10 s by default); then L2 is read and filled.
         wait_until(l2_used_again, timeout=45, what="feed requests using L2 again", interval=1)
