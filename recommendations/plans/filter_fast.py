@@ -54,7 +54,7 @@ from prometheus_client import Counter
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from homeservice import fast_path
+from homeservice import fast_path, throttling
 from homeservice.errors import ApplicationError
 from homeservice.fast_path import ASGIApp, Receive, Scope, Send
 from recommendations.fragments import documents
@@ -74,12 +74,14 @@ FAST_PATH = Counter(
     "cache), computed (answered, matched in-process), pass (not a request it answers: bad request, "
     "invalid answers, no token, ...; the view answered), user (user not marked as checked under "
     "their current generations: the view answered), catalogue (this process's index is not the "
-    "current version's: the view answered), error (Redis failed: the view answered).",
+    "current version's: the view answered), error (Redis failed: the view answered), throttled "
+    "(answered 429: the user's THROTTLE_PLANS_FILTER_RATE is used up).",
     ["outcome"],
 )
-OUTCOMES = ("cached", "computed", "pass", "user", "catalogue", "error")
+OUTCOMES = ("cached", "computed", "pass", "user", "catalogue", "error", "throttled")
 _COUNTERS = {outcome: FAST_PATH.labels(outcome=outcome) for outcome in OUTCOMES}
-ANSWERED = frozenset({"cached", "computed"})
+ANSWERED = frozenset({"cached", "computed", "throttled"})
+THROTTLE_SCOPE = throttling.PlansFilterThrottle.scope
 _NEEDED = (b"host", b"authorization", b"content-type", b"content-length")
 _PARSER = JSONParser()
 # REQUEST_ID_PATTERN without its anchors: a value it matches whole needs no trimming.
@@ -123,6 +125,8 @@ def _why_not_possible() -> str:
         settings.PLANS_ENRICH and settings.PLANS_ENRICH_DEDUPE_SECONDS < 1
     ):
         return "plan finder cache lifetimes under 1 s"
+    if list(PlansFilterApi.throttle_classes) != [throttling.PlansFilterThrottle]:
+        return "the view's throttles are not the one it applies"
     return fast_path.settings_why_not()
 
 
@@ -204,7 +208,7 @@ class PlansFilterFastPath:
         except ApplicationError:
             return "pass"  # the view answers the 400 (under the current version's questions)
         try:
-            return await self._reply(send, secure, int(user_id), current, normalised, given)
+            return await self._reply(scope, send, secure, int(user_id), current, normalised, given)
         except (aioredis.RedisError, OSError):
             self._down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
             logger.warning("plan filter fast path: Redis failed; the view answers", exc_info=True)
@@ -212,6 +216,7 @@ class PlansFilterFastPath:
 
     async def _reply(
         self,
+        scope: Scope,
         send: Send,
         secure: bool,
         user_id: int,
@@ -223,15 +228,24 @@ class PlansFilterFastPath:
         index = current.index
         digest = answers_key(normalised)
         prefix = settings.REDIS_KEY_PREFIX
-        version, cached, user_generation, shared_generation, mark = await self._read(
-            backend.make_key(plans_cache.VERSION_KEY),
-            backend.make_key(plans_cache.result_key(index.version, digest)),
-            documents.user_generation_key(prefix, user_id),
-            documents.shared_generation_key(prefix),
-            fast_users.mark_key(prefix, user_id),
+        # The view's throttle (homeservice/throttling.py), counted at the same time as the read.
+        wait, (version, cached, user_generation, shared_generation, mark) = await asyncio.gather(
+            throttling.async_wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id)),
+            self._read(
+                backend.make_key(plans_cache.VERSION_KEY),
+                backend.make_key(plans_cache.result_key(index.version, digest)),
+                documents.user_generation_key(prefix, user_id),
+                documents.shared_generation_key(prefix),
+                fast_users.mark_key(prefix, user_id),
+            ),
         )
+        if wait is None:
+            throttling.mark_counted(scope, THROTTLE_SCOPE)  # if the view answers, it counts no more
         if not fast_users.current(mark=mark, user_generation=user_generation, shared_generation=shared_generation):
             return "user"
+        if wait is not None:  # as the view: after authentication, before anything else
+            await self._throttled(send, secure, wait)
+            return "throttled"
         if version is None or str(_decoded(backend, version)) != index.version:
             return "catalogue"
         answer = _decoded(backend, cached) if cached is not None else None
@@ -278,6 +292,18 @@ class PlansFilterFastPath:
         await fast_path.respond(send, 200, reply, body)
         return outcome
 
+    async def _throttled(self, send: Send, secure: bool, wait: int) -> None:
+        """The view's 429 (its body rendered by the same code, its headers)."""
+        body = throttling.throttled_body(wait)
+        reply = [
+            (b"content-type", CONTENT_TYPE.encode()),
+            (b"retry-after", str(wait).encode()),
+            (b"allow", self.allow()),
+            *fast_path.response_headers(secure=secure),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await fast_path.respond(send, 429, reply, body)
+
     async def _read(self, *keys: str) -> list[Any]:
         """The plan cache's two keys and the feed documents' three, in one MGET when they share
         a Redis, else two at once."""
@@ -296,6 +322,7 @@ class PlansFilterFastPath:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        await throttling.aclose()
 
 
 def plainly_given(data: Any) -> dict[str, Any] | None:
