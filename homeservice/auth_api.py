@@ -45,11 +45,12 @@ class SingleUseRefreshToken(RefreshToken):
     (two refreshes, or a refresh and a logout), the database's unique blacklist entry lets one
     through and the other is refused as blacklisted."""
 
-    def blacklist(self) -> tuple[BlacklistedToken, bool]:
-        blacklisted, created = super().blacklist()
+    def blacklist(self) -> BlacklistedToken:
+        found: Any = super().blacklist()  # get_or_create's (entry, created), whatever its annotation says
+        blacklisted, created = found
         if not created:
             raise TokenError("Token is blacklisted")
-        return blacklisted, created
+        return blacklisted
 
 
 class SingleUseRefreshSerializer(TokenRefreshSerializer):

@@ -73,8 +73,9 @@ def _message_of(exc: exceptions.APIException) -> str:
 
 
 def _details_of(exc: exceptions.APIException) -> Any:
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        return {"retry_after": int(exc.wait)}  # as the Retry-After header DRF adds
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        return {"retry_after": int(wait)}  # as the Retry-After header DRF adds
     if isinstance(exc, exceptions.ValidationError):
         return exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     if isinstance(exc.detail, dict):

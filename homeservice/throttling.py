@@ -94,8 +94,8 @@ def _sync_limiter(where: tuple[str | None, str]) -> FixedWindowRateLimiter:
         else:
             pool = redis.ConnectionPool.from_url(location, socket_timeout=2, socket_connect_timeout=2)
             storage = RedisStorage("redis://", connection_pool=pool, key_prefix=prefix)
-            for script in (storage.lua_incr_expire, storage.lua_clear_keys):  # see _sync_limiter
-                storage.get_connection().script_load(script.script)
+            for script in (storage.SCRIPT_INCR_EXPIRE, storage.SCRIPT_CLEAR_KEYS):
+                redis.Redis(connection_pool=pool).script_load(script)
             limiter = FixedWindowRateLimiter(storage)
         limiter = _limiters.setdefault(where, limiter)
     return limiter
@@ -134,10 +134,11 @@ async def async_wait_seconds(scope: str, identity: str) -> int | None:
     _used.add(where)
     try:
         if limiter is None:
+            pool: Any = client.connection_pool
             storage = AsyncRedisStorage(
-                "async+redis://", implementation="redispy", connection_pool=client.connection_pool, key_prefix=prefix
+                "async+redis://", implementation="redispy", connection_pool=pool, key_prefix=prefix
             )
-            await client.script_load(storage.bridge.lua_incr_expire.script)  # see _sync_limiter
+            await client.script_load(storage.bridge.SCRIPT_INCR_EXPIRE)  # see _sync_limiter
             limiter = _async_limiters[client] = AsyncFixedWindowRateLimiter(storage)
         if await limiter.hit(item, scope, identity):
             return None
@@ -206,7 +207,7 @@ class ScopedThrottle(BaseThrottle):
 
 class UserThrottle(ScopedThrottle):
     def identity(self, request: Request) -> str:
-        return user_identity(request.user.pk)  # type: ignore[union-attr]  # after IsAuthenticated
+        return user_identity(str(request.user.pk))  # authenticated: a saved user
 
 
 class AddressThrottle(ScopedThrottle):

@@ -47,7 +47,7 @@ def assert_throttled(response: Any, *, at_most: int) -> int:
     return wait
 
 
-def obtain(client: APIClient, username: str, password: str, **extra: str) -> Any:
+def obtain(client: APIClient, username: str, password: str, **extra: Any) -> Any:
     return client.post(TOKEN_URL, {"username": username, "password": password}, format="json", **extra)
 
 
@@ -120,7 +120,7 @@ def staff(db: None) -> User:
     return UserFactory.create(username="root", is_staff=True, is_superuser=True)
 
 
-def admin_login(client: Client, password: str, **extra: str) -> Any:
+def admin_login(client: Client, password: str, **extra: Any) -> Any:
     return client.post(ADMIN_LOGIN_URL, {"username": "root", "password": password, "next": "/admin/"}, **extra)
 
 
@@ -177,7 +177,7 @@ def test_refresh_and_logout_are_throttled_per_address(api_client: APIClient, set
 
 # --- the client endpoints, per user ------------------------------------------------------------------
 
-ENDPOINTS = [
+ENDPOINTS: list[tuple[str, str, Any]] = [
     ("live_ticket", "/api/v1/live/ticket/", None),
     ("events", "/api/v1/events/", {"events": []}),
     ("plans_filter", "/api/v1/plans/filter/", {"answers": {}}),
@@ -252,7 +252,8 @@ def test_counts_are_redis_keys_when_the_cache_is_redis(settings, request: pytest
     second = throttling.wait_seconds("live_ticket", throttling.user_identity(user.pk))
 
     assert first is None
-    assert second is not None and 1 <= second <= 60
+    assert second is not None
+    assert 1 <= second <= 60
     server = redis.Redis.from_url(url)
     keys = [k.decode() for k in server.scan_iter(f"{settings.REDIS_KEY_PREFIX}:throttle:*")]
     assert len(keys) == 1
