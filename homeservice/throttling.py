@@ -38,13 +38,9 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from .errors import api_error_body
-from .fast_path import RedisClients, Scope
+from .fast_path import RedisClients
 
 logger = logging.getLogger(__name__)
-
-# Set in an ASGI scope by a fast path that counted the request and passed it on: the view behind
-# does not count it again.
-COUNTED = "homeservice.throttle_counted"
 
 _items: dict[str, RateLimitItem | None] = {}
 # Limiters by (Redis URL or None for memory, key prefix): kept when settings change, so reset()
@@ -182,10 +178,6 @@ def throttled_response(wait: int, message: str | None = None) -> HttpResponse:
     return response
 
 
-def mark_counted(scope: Scope, throttle_scope: str) -> None:
-    scope.setdefault(COUNTED, set()).add(throttle_scope)
-
-
 class ScopedThrottle(BaseThrottle):
     """A DRF throttle for one scope of ``THROTTLE_RATES``; subclasses say whom it counts."""
 
@@ -195,9 +187,6 @@ class ScopedThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        asgi_scope = getattr(request._request, "scope", None) or {}
-        if self.scope in asgi_scope.get(COUNTED, ()):
-            return True
         self._wait = wait_seconds(self.scope, self.identity(request))
         return self._wait is None
 

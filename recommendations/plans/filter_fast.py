@@ -17,7 +17,9 @@ functions and two Redis round trips, when it can answer exactly as the view woul
 
 The first round trip (one ``MGET`` when the plan cache and the feed documents share a Redis)
 reads the catalogue version, the cached answer for the normalised answers under that version,
-and the user's generations and mark. The answer comes from the cache or is computed in-process
+and the user's generations and mark. A request it can answer is then counted by the view's
+throttle (homeservice/throttling.py, per user: one more Redis command), and a user over the rate
+gets the view's 429 from here. The answer comes from the cache or is computed in-process
 (``selectors.answer_of``: matching and ranking), and the second round trip (one pipeline) writes
 what the view writes through ``recommendations/plans/cache.py``, in its key and value format (django-redis): the
 computed answer, the user's newest request, and the enrichment's queued mark. When that mark was
@@ -208,7 +210,7 @@ class PlansFilterFastPath:
         except ApplicationError:
             return "pass"  # the view answers the 400 (under the current version's questions)
         try:
-            return await self._reply(scope, send, secure, int(user_id), current, normalised, given)
+            return await self._reply(send, secure, int(user_id), current, normalised, given)
         except (aioredis.RedisError, OSError):
             self._down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
             logger.warning("plan filter fast path: Redis failed; the view answers", exc_info=True)
@@ -216,7 +218,6 @@ class PlansFilterFastPath:
 
     async def _reply(
         self,
-        scope: Scope,
         send: Send,
         secure: bool,
         user_id: int,
@@ -228,26 +229,23 @@ class PlansFilterFastPath:
         index = current.index
         digest = answers_key(normalised)
         prefix = settings.REDIS_KEY_PREFIX
-        # The view's throttle (homeservice/throttling.py), counted at the same time as the read.
-        wait, (version, cached, user_generation, shared_generation, mark) = await asyncio.gather(
-            throttling.async_wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id)),
-            self._read(
-                backend.make_key(plans_cache.VERSION_KEY),
-                backend.make_key(plans_cache.result_key(index.version, digest)),
-                documents.user_generation_key(prefix, user_id),
-                documents.shared_generation_key(prefix),
-                fast_users.mark_key(prefix, user_id),
-            ),
+        version, cached, user_generation, shared_generation, mark = await self._read(
+            backend.make_key(plans_cache.VERSION_KEY),
+            backend.make_key(plans_cache.result_key(index.version, digest)),
+            documents.user_generation_key(prefix, user_id),
+            documents.shared_generation_key(prefix),
+            fast_users.mark_key(prefix, user_id),
         )
-        if wait is None:
-            throttling.mark_counted(scope, THROTTLE_SCOPE)  # if the view answers, it counts no more
         if not fast_users.current(mark=mark, user_generation=user_generation, shared_generation=shared_generation):
             return "user"
-        if wait is not None:  # as the view: after authentication, before anything else
-            await self._throttled(send, secure, wait)
-            return "throttled"
         if version is None or str(_decoded(backend, version)) != index.version:
             return "catalogue"
+        # The view's throttle (homeservice/throttling.py), counted only for requests answered here:
+        # the view counts those it answers. (Counted at once with the read, it cost more CPU.)
+        wait = await throttling.async_wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id))
+        if wait is not None:
+            await self._throttled(send, secure, wait)
+            return "throttled"
         answer = _decoded(backend, cached) if cached is not None else None
         outcome = "cached" if isinstance(answer, dict) else "computed"
         if not isinstance(answer, dict):
