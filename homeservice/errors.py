@@ -73,6 +73,9 @@ def _message_of(exc: exceptions.APIException) -> str:
 
 
 def _details_of(exc: exceptions.APIException) -> Any:
+    wait = getattr(exc, "wait", None)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        return {"retry_after": int(wait)}  # as the Retry-After header DRF adds
     if isinstance(exc, exceptions.ValidationError):
         return exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     if isinstance(exc.detail, dict):
@@ -93,8 +96,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
-    response.data = error_body(_code_of(exc), _message_of(exc), _details_of(exc))
+    response.data = api_error_body(exc)
     return response
+
+
+def api_error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    """The error body of a DRF exception (also for answers made outside DRF, as the fast paths')."""
+    return error_body(_code_of(exc), _message_of(exc), _details_of(exc))
 
 
 # Django-level handlers (URLs outside DRF views), wired in homeservice/urls.py.

@@ -53,6 +53,8 @@ KNOWN_MIDDLEWARE = frozenset(
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        # Changes only the answer to a request that called authenticate() (a login): none of theirs.
+        "axes.middleware.AxesMiddleware",
     }
 )
 

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "products",
@@ -72,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login that django-axes refused (too many failures) into a 429 (docs/api.md).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "homeservice.urls"
@@ -316,7 +320,37 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": False,
+    # Each refresh answers a new refresh token and blacklists the one used (token_blacklist app):
+    # a refresh token works once, and POST /api/v1/auth/logout/ revokes one.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
+
+# Request-rate throttles (homeservice/throttling.py, docs/api.md "Throttling"): requests per period
+# ("N/second|minute|hour|day"; empty switches a scope off), counted per client address for the
+# login endpoints and per user for the others, in Redis when the cache is (shared by all processes).
+THROTTLE_RATES = {
+    "login": env.str("THROTTLE_LOGIN_RATE", default="20/minute"),  # token obtain, admin login (POST)
+    "token": env.str("THROTTLE_TOKEN_RATE", default="60/minute"),  # token refresh, logout
+    "live_ticket": env.str("THROTTLE_LIVE_TICKET_RATE", default="30/minute"),
+    "events": env.str("THROTTLE_EVENTS_RATE", default="120/minute"),
+    "plans_filter": env.str("THROTTLE_PLANS_FILTER_RATE", default="120/minute"),
+    "plans_select": env.str("THROTTLE_PLANS_SELECT_RATE", default="30/minute"),
+}
+# Failed logins (django-axes, token obtain and the admin login): after LOGIN_FAILURE_LIMIT failures
+# of one username from one address, that pair is refused (429) for LOGIN_LOCKOUT_SECONDS, counted
+# again from each further attempt. Attempts are rows in the database (AccessAttempt, in the admin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "homeservice.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "homeservice.auth_api.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login
+AXES_VERBOSE = False
 SPECTACULAR_SETTINGS = {
     "TITLE": "Home Service API",
     "DESCRIPTION": "The app home screen as server-driven UI. See docs/api.md and docs/websocket.md.",

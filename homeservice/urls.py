@@ -2,20 +2,23 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from recommendations.interactions import api as interactions_api
 from webclient import views as webclient_views
 
-from . import health, metrics
+from . import auth_api, health, metrics
+from .throttling import posts_throttled_by_address
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
+    # The admin's login, its POSTs throttled per address like the token endpoint (docs/api.md).
+    path("admin/login/", posts_throttled_by_address("login")(admin.site.login)),
     path("admin/", admin.site.urls),
-    path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/v1/auth/token/", auth_api.TokenObtainApi.as_view(), name="token-obtain"),
+    path("api/v1/auth/token/refresh/", auth_api.TokenRefreshApi.as_view(), name="token-refresh"),
+    path("api/v1/auth/logout/", auth_api.LogoutApi.as_view(), name="auth-logout"),
     path("api/v1/", include("recommendations.urls")),
     path("api/v1/ui/", include("ui_templates.urls")),
     path("api/v1/plans/select/", interactions_api.PlanSelectApi.as_view(), name="plan-select"),

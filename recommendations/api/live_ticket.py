@@ -8,6 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from homeservice.throttling import LiveTicketThrottle
+
 from ..live_tickets import live_ticket_issue
 
 
@@ -15,6 +17,8 @@ class LiveTicketApi(APIView):
     """A single-use ticket (valid for ``expires_in`` seconds, at most 60) to pass as
     ``/ws/home/?ticket=<ticket>`` from a browser that cannot send ``Authorization`` on a
     WebSocket handshake (docs/websocket.md)."""
+
+    throttle_classes = [LiveTicketThrottle]
 
     class OutputSerializer(serializers.Serializer[dict[str, object]]):
         ticket = serializers.CharField()

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from homeservice.errors import ApplicationError
+from homeservice.throttling import EventsThrottle, PlansSelectThrottle
 
 from .services import SELECT_SCHEMA, interactions_record, plan_select
 from .validation import EVENTS_SCHEMA
@@ -35,6 +36,7 @@ class PlanSelectApi(APIView):
     """Record the user's choice of a plan and forward it to the plan's product backend."""
 
     OutputSerializer = PlanSelectionSerializer
+    throttle_classes = [PlansSelectThrottle]
 
     @extend_schema(
         operation_id="plan_select",
@@ -66,6 +68,7 @@ class InteractionEventsApi(APIView):
     conversions): stored all or nothing, idempotent by each event's ``id``."""
 
     OutputSerializer = InteractionEventsResultSerializer
+    throttle_classes = [EventsThrottle]
 
     @extend_schema(
         operation_id="interaction_events",

@@ -12,6 +12,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from homeservice.throttling import PlansFilterThrottle
+
 from . import fast_users
 from .selectors import questions_json
 from .services import plans_filter
@@ -42,7 +44,10 @@ class PlanQuestionsApi(APIView):
 
 class PlansFilterApi(APIView):
     """Matching plans of active products for the answers, ranked; the refined answer follows
-    over WebSocket (``recommendations.updated`` with the same ``request_id``)."""
+    over WebSocket (``recommendations.updated`` with the same ``request_id``). Throttled per user
+    (``THROTTLE_PLANS_FILTER_RATE``), by the fast path too."""
+
+    throttle_classes = [PlansFilterThrottle]
 
     class InputSerializer(serializers.Serializer):
         answers = serializers.DictField(help_text="Question id → option id, list of option ids, or number.")

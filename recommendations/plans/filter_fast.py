@@ -17,7 +17,9 @@ functions and two Redis round trips, when it can answer exactly as the view woul
 
 The first round trip (one ``MGET`` when the plan cache and the feed documents share a Redis)
 reads the catalogue version, the cached answer for the normalised answers under that version,
-and the user's generations and mark. The answer comes from the cache or is computed in-process
+and the user's generations and mark. A request it can answer is then counted by the view's
+throttle (homeservice/throttling.py, per user: one more Redis command), and a user over the rate
+gets the view's 429 from here. The answer comes from the cache or is computed in-process
 (``selectors.answer_of``: matching and ranking), and the second round trip (one pipeline) writes
 what the view writes through ``recommendations/plans/cache.py``, in its key and value format (django-redis): the
 computed answer, the user's newest request, and the enrichment's queued mark. When that mark was
@@ -54,7 +56,7 @@ from prometheus_client import Counter
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from homeservice import fast_path
+from homeservice import fast_path, throttling
 from homeservice.errors import ApplicationError
 from homeservice.fast_path import ASGIApp, Receive, Scope, Send
 from recommendations.fragments import documents
@@ -74,12 +76,14 @@ FAST_PATH = Counter(
     "cache), computed (answered, matched in-process), pass (not a request it answers: bad request, "
     "invalid answers, no token, ...; the view answered), user (user not marked as checked under "
     "their current generations: the view answered), catalogue (this process's index is not the "
-    "current version's: the view answered), error (Redis failed: the view answered).",
+    "current version's: the view answered), error (Redis failed: the view answered), throttled "
+    "(answered 429: the user's THROTTLE_PLANS_FILTER_RATE is used up).",
     ["outcome"],
 )
-OUTCOMES = ("cached", "computed", "pass", "user", "catalogue", "error")
+OUTCOMES = ("cached", "computed", "pass", "user", "catalogue", "error", "throttled")
 _COUNTERS = {outcome: FAST_PATH.labels(outcome=outcome) for outcome in OUTCOMES}
-ANSWERED = frozenset({"cached", "computed"})
+ANSWERED = frozenset({"cached", "computed", "throttled"})
+THROTTLE_SCOPE = throttling.PlansFilterThrottle.scope
 _NEEDED = (b"host", b"authorization", b"content-type", b"content-length")
 _PARSER = JSONParser()
 # REQUEST_ID_PATTERN without its anchors: a value it matches whole needs no trimming.
@@ -123,6 +127,8 @@ def _why_not_possible() -> str:
         settings.PLANS_ENRICH and settings.PLANS_ENRICH_DEDUPE_SECONDS < 1
     ):
         return "plan finder cache lifetimes under 1 s"
+    if list(PlansFilterApi.throttle_classes) != [throttling.PlansFilterThrottle]:
+        return "the view's throttles are not the one it applies"
     return fast_path.settings_why_not()
 
 
@@ -234,6 +240,12 @@ class PlansFilterFastPath:
             return "user"
         if version is None or str(_decoded(backend, version)) != index.version:
             return "catalogue"
+        # The view's throttle (homeservice/throttling.py), counted only for requests answered here:
+        # the view counts those it answers. (Counted at once with the read, it cost more CPU.)
+        wait = await throttling.async_wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id))
+        if wait is not None:
+            await self._throttled(send, secure, wait)
+            return "throttled"
         answer = _decoded(backend, cached) if cached is not None else None
         outcome = "cached" if isinstance(answer, dict) else "computed"
         if not isinstance(answer, dict):
@@ -278,6 +290,18 @@ class PlansFilterFastPath:
         await fast_path.respond(send, 200, reply, body)
         return outcome
 
+    async def _throttled(self, send: Send, secure: bool, wait: int) -> None:
+        """The view's 429 (its body rendered by the same code, its headers)."""
+        body = throttling.throttled_body(wait)
+        reply = [
+            (b"content-type", CONTENT_TYPE.encode()),
+            (b"retry-after", str(wait).encode()),
+            (b"allow", self.allow()),
+            *fast_path.response_headers(secure=secure),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await fast_path.respond(send, 429, reply, body)
+
     async def _read(self, *keys: str) -> list[Any]:
         """The plan cache's two keys and the feed documents' three, in one MGET when they share
         a Redis, else two at once."""
@@ -296,6 +320,7 @@ class PlansFilterFastPath:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        await throttling.aclose()
 
 
 def plainly_given(data: Any) -> dict[str, Any] | None:

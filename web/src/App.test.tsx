@@ -252,5 +252,7 @@ describe("the web client", () => {
     expect(screen.getByLabelText("Username")).toBeInTheDocument();
     expect(sessionStorage.getItem("homeservice.session")).toBeNull();
     expect(sessionStorage.getItem("homeservice.dismissed")).toBeNull(); // the next user starts afresh
+    const logout = calls.find((c) => c.url === "/api/v1/auth/logout/");
+    expect(logout && JSON.parse(String(logout.init?.body))).toEqual({ refresh: "r" }); // revoked on the server
   });
 });

@@ -16,9 +16,10 @@ export default function App() {
   const api = React.useMemo(() => (session ? new ApiClient(session, update) : null), [session?.username, update]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const logout = React.useCallback(() => {
+    void api?.logout(); // revokes the refresh token; the session is forgotten at once
     forgetImpressions();
     update(null);
-  }, [update]);
+  }, [api, update]);
 
   if (preview) return <PreviewScreen params={preview} />;
   if (!session || !api) return <LoginScreen onLogin={update} />;

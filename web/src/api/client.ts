@@ -1,5 +1,5 @@
 /**
- * The REST side: JWT login and refresh (POST /api/v1/auth/token/, .../refresh/), the home feed
+ * The REST side: JWT login, refresh and logout (POST /api/v1/auth/token/, .../refresh/, /logout/), the home feed
  * with If-None-Match, and live tickets. Tokens live in sessionStorage (one login per tab).
  */
 import { CATALOGUE_VERSION, type Feed } from "@/sdui/types";
@@ -83,26 +83,54 @@ export async function login(username: string, password: string): Promise<Session
   return { username, access: body.access, refresh: body.refresh };
 }
 
-/** Calls the API with the session's access token, refreshing it once on a 401. */
+/**
+ * Calls the API with the session's access token, refreshing it once on a 401. A refresh token
+ * works once (each refresh answers a new one), so requests that get a 401 together share one
+ * refresh; a throttled or failed refresh (429, 5xx) keeps the session for a later try.
+ */
 export class ApiClient {
+  private refreshing: Promise<void> | null = null;
+
   constructor(
     private session: Session,
     private readonly onSession: (session: Session | null) => void,
   ) {}
 
-  private async refresh(): Promise<void> {
+  private refresh(): Promise<void> {
+    this.refreshing ??= this.refreshOnce().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<void> {
     const response = await fetch("/api/v1/auth/token/refresh/", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ refresh: this.session.refresh }),
     });
-    if (!response.ok) {
-      this.onSession(null); // the refresh token expired too: log in again
+    if (response.status === 400 || response.status === 401) {
+      this.onSession(null); // the refresh token expired or was revoked: log in again
       throw new ApiError(401, "Your session expired: log in again.");
     }
+    if (!response.ok) throw await errorFrom(response);
     const body = (await response.json()) as { access: string; refresh?: string };
     this.session = { ...this.session, access: body.access, refresh: body.refresh ?? this.session.refresh };
     this.onSession(this.session);
+  }
+
+  /** Revoke the refresh token (POST /api/v1/auth/logout/); the caller forgets the session anyway. */
+  async logout(): Promise<void> {
+    try {
+      await fetch("/api/v1/auth/logout/", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ refresh: this.session.refresh }),
+        keepalive: true,
+      });
+    } catch {
+      /* offline: the token expires on its own */
+    }
   }
 
   async request(path: string, init: RequestInit = {}, retried = false): Promise<Response> {
