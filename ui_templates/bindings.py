@@ -361,7 +361,8 @@ def refusal(tree: nodes.Node) -> str | None:
         message = _node_refusal(node, parent)
         if message:
             return message
-        pending.extend((child, node, depth + 1) for child in node.iter_child_nodes())
+        # in document order, so that the first construct refused is the one named
+        pending.extend(reversed([(child, node, depth + 1) for child in node.iter_child_nodes()]))
     return None
 
 

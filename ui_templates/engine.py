@@ -37,7 +37,7 @@ from .budget import DEFAULT_LIMITS, Budget, Refused, RenderLimits, active_budget
 from .schema import Issue
 
 MAX_INCLUDE_DEPTH = 8
-MAX_BINDING_TEXT = 50_000  # characters of all the strings holding bindings in one template
+MAX_BINDING_TEXT = 20_000  # characters of all the strings holding bindings in one template
 _SINGLE_BINDING = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
 
 

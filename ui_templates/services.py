@@ -1,7 +1,7 @@
 """Writes for templates: check a tree, create versions, publish, roll back, withdraw, schedule.
 
 ``template_check`` validates (structure, bindings, includes, then a dry render of real and sample
-data); the other functions perform, and re-check before anything goes live, so the admin, Celery
+data, each under the feed's render budget); the other functions perform, and re-check before anything goes live, so the admin, Celery
 beat and any later API behave the same. A published version's tree is never changed.
 """
 
@@ -20,6 +20,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 from homeservice.errors import ApplicationError
 
 from . import hooks
+from .budget import render_limits
 from .engine import RenderFailed, TemplateInvalid, compile_template, render
 from .models import ComponentTemplate, TemplateEvent, TemplateVersion
 from .samples import sample_contexts
@@ -99,7 +100,8 @@ def template_check(
 
     Structure first (schema, depth, size), then bindings, then includes (missing templates,
     cycles) over ``source`` with this tree swapped in, then a dry render of each sample whose
-    output must be a valid document.
+    output must be a valid document. Each render has the feed's budget; the first one stopped
+    by it (or by a bounded operation) ends the check, so a hostile tree costs one budget at most.
     """
     issues = validate_template_tree(tree)
     if issues:
@@ -119,13 +121,16 @@ def template_check(
     issues = _include_issues_by_path(key, tree, draft_set, sorted(products))
     if issues:
         return issues
+    limits = render_limits()
     for sample in samples:
         product = product_slug or _product_of(sample["context"], "sample")
         prefix = f"sample {sample['label']!r} / {product}"
         try:
-            document = render(compiled, sample["context"], source=draft_set, product_slug=product)
+            document = render(compiled, sample["context"], source=draft_set, product_slug=product, limits=limits)
         except RenderFailed as exc:
-            issues.append(Issue(exc.path, f"{prefix}: {exc.message}"))
+            issues.append(Issue(exc.path, f"{prefix}: {exc.message}", refused=exc.refused))
+            if exc.refused:
+                return issues
             continue
         for issue in validate_document(document) + _duplicate_id_issues(document):
             issues.append(Issue(f"{prefix}: {issue.path}", issue.message))
