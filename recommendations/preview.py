@@ -114,7 +114,9 @@ def _fixture_inputs(username: str, *, template_set: TemplateSet, now: datetime) 
         }
         return FeedInputs(products=products, offers=offers, deals={}, templates=template_set)
     deals = {
-        product.slug: DealsData(deals=[{**deal, "id": f"{product.slug}-{deal['id']}"} for deal in SAMPLE_DEALS], as_of=now)
+        product.slug: DealsData(
+            deals=[{**deal, "id": f"{product.slug}-{deal['id']}"} for deal in SAMPLE_DEALS], as_of=now
+        )
         for product in products
     }
     return FeedInputs(products=products, offers={}, deals=deals, templates=template_set)

@@ -128,7 +128,7 @@ def bounded_binop(operator: str, left: Any, right: Any) -> Any:
         if _is_int(left) and _is_int(right):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
                 raise Refused(f"the number would be larger than {MAX_INT_BITS} bits")
-        elif _sequence(left) and _is_int(right) or _sequence(right) and _is_int(left):
+        elif (_sequence(left) and _is_int(right)) or (_sequence(right) and _is_int(left)):
             sequence, times = (left, right) if _sequence(left) else (right, left)
             if times > 0:
                 room = budget.room()
@@ -273,7 +273,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         return bounded_binop(operator, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if __obj is bounded_range and not kwargs:
             return bounded_range(*args)
         raise SecurityError("calls are not allowed (only range(…))")
@@ -369,7 +369,7 @@ def refusal(tree: nodes.Node) -> str | None:
 class _BoundedConcat(NodeTransformer):
     """``a ~ b`` becomes the ``_concat`` filter, which charges the text it builds."""
 
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:  # noqa: N802 - Jinja2's visitor naming
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         items = nodes.List(node.nodes, lineno=node.lineno)
         return nodes.Filter(items, "_concat", [], [], None, None, lineno=node.lineno)

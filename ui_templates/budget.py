@@ -77,7 +77,7 @@ class Budget:
     # The tree walker counts inline (the hot path): ``countdown`` nodes to go before it calls
     # ``check_nodes`` (every 16 nodes, and at the limit), and ``produced`` bytes; the sandbox
     # calls ``charge``.
-    __slots__ = ("limits", "max_produced", "nodes", "period", "countdown", "produced", "started", "_ticks")
+    __slots__ = ("_ticks", "countdown", "limits", "max_produced", "nodes", "period", "produced", "started")
 
     def __init__(self, limits: RenderLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
@@ -116,9 +116,7 @@ class Budget:
         if self.started is None:
             self.started = now
         elif now - self.started > self.limits.max_cpu_seconds:
-            raise OverBudget(
-                f"over the render budget: more than {self.limits.max_cpu_seconds * 1000:g} ms of CPU time"
-            )
+            raise OverBudget(f"over the render budget: more than {self.limits.max_cpu_seconds * 1000:g} ms of CPU time")
 
 
 _active: ContextVar[Budget | None] = ContextVar("ui_templates_render_budget", default=None)

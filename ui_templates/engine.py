@@ -372,7 +372,7 @@ def _expand_repeat(
         return []
     if not isinstance(items, list | tuple):
         raise RenderFailed(f"{node.path}.repeat.in", f"expected a list, got {type(items).__name__}")
-    expanded = []
+    expanded: list[tuple[Mapping[str, Any], str]] = []
     for index, item in enumerate(items):
         budget.countdown -= 1
         if budget.countdown <= 0:

@@ -16,8 +16,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from .compat import adapt_for_client
 from .budget import render_limits
+from .compat import adapt_for_client
 from .defaults import built_in_key
 from .engine import RenderFailed, TemplateInvalid, render
 from .template_set import BUILT_INS_ONLY, TemplateSet, built_in

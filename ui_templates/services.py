@@ -1,8 +1,9 @@
 """Writes for templates: check a tree, create versions, publish, roll back, withdraw, schedule.
 
 ``template_check`` validates (structure, bindings, includes, then a dry render of real and sample
-data, each under the feed's render budget); the other functions perform, and re-check before anything goes live, so the admin, Celery
-beat and any later API behave the same. A published version's tree is never changed.
+data, each under the feed's render budget); the other functions perform, and re-check before
+anything goes live, so the admin, Celery beat and any later API behave the same. A published
+version's tree is never changed.
 """
 
 from __future__ import annotations

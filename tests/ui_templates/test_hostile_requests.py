@@ -27,7 +27,12 @@ HOSTILE: list[tuple[str, str, str, str]] = [
     ("cpu-bomb", "{{ 9 ** (3000000 + offer.priority) }}", "{key}:$.children[0].props.text", "256 bits"),
     ("memory-bomb", "{{ 'x' * 10 ** 9 }}", "{key}:$.children[0].props.text", "bytes produced"),
     ("mutation", "{{ offer.pop('title') }}", "$.children[0].props.text", "calls are not allowed"),
-    ("tags", "{% for i in range(1000) %}{{ offer.title * 1000 }}{% endfor %}", "$.children[0].props.text", "statement tags"),
+    (
+        "tags",
+        "{% for i in range(1000) %}{{ offer.title * 1000 }}{% endfor %}",
+        "$.children[0].props.text",
+        "statement tags",
+    ),
     ("escape", "{{ cycler.__init__.__globals__ }}", "$.children[0].props.text", "'_'"),
 ]
 
@@ -94,7 +99,9 @@ def test_the_admin_preview_refuses_hostile_trees_without_rendering_them(
     assert client.post(f"{ADMIN}add/", form_data(key="card", tree=CARD, slot=Slot.OFFER_CARD)).status_code == 302
     template = ComponentTemplate.objects.get(key="card")
 
-    posted = client.post(f"{ADMIN}{template.pk}/preview/", json.dumps({"tree": card(binding)}), content_type="application/json")
+    posted = client.post(
+        f"{ADMIN}{template.pk}/preview/", json.dumps({"tree": card(binding)}), content_type="application/json"
+    )
     assert_refused(posted, path, words, key="card")
 
     ComponentTemplate.objects.filter(pk=template.pk).update(draft_tree=card(binding))  # stored behind the checks
@@ -108,7 +115,9 @@ def test_the_admin_preview_refuses_hostile_trees_without_rendering_them(
 
 def test_the_admin_form_refuses_a_hostile_draft_naming_the_path() -> None:
     client = client_for(marketer())
-    response = client.post(f"{ADMIN}add/", form_data(key="card", tree=card("{{ offer.pop('title') }}"), slot=Slot.OFFER_CARD))
+    response = client.post(
+        f"{ADMIN}add/", form_data(key="card", tree=card("{{ offer.pop('title') }}"), slot=Slot.OFFER_CARD)
+    )
     assert response.status_code == 200  # the form again, with the problem
     assert "$.children[0].props.text" in response.content.decode()
     assert not ComponentTemplate.objects.exists()

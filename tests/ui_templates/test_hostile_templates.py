@@ -52,7 +52,11 @@ REFUSED_WHEN_COMPILED: list[tuple[str, str, str]] = [
     ("append-loop", "{% for o in offers %}{{ offers.append(o) }}{% endfor %}{{ offer.title }}", "statement tags"),
     ("set", "{% set offers = offers + offers %}{{ offer.title }}", "statement tags"),
     # statement tags compiled from a string
-    ("for-tag", "{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}{{ offer.id }}", "statement tags"),
+    (
+        "for-tag",
+        "{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}{{ offer.id }}",
+        "statement tags",
+    ),
     ("macro", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "statement tags"),
     ("include", "{% include 'x' %}{{ offer.id }}", "statement tags"),
     # methods of text
@@ -99,7 +103,9 @@ REFUSED_WHEN_COMPILED: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("binding", "words"), [c[1:] for c in REFUSED_WHEN_COMPILED], ids=[c[0] for c in REFUSED_WHEN_COMPILED])
+@pytest.mark.parametrize(
+    ("binding", "words"), [c[1:] for c in REFUSED_WHEN_COMPILED], ids=[c[0] for c in REFUSED_WHEN_COMPILED]
+)
 def test_refused_when_checked_at_the_binding_s_path(binding: str, words: str) -> None:
     issue = the_refusal(check(card(binding)))
     assert issue.path == TEXT_PATH
@@ -129,7 +135,9 @@ STOPPED_WHEN_RENDERED: list[tuple[str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("binding", "words"), [c[1:] for c in STOPPED_WHEN_RENDERED], ids=[c[0] for c in STOPPED_WHEN_RENDERED])
+@pytest.mark.parametrize(
+    ("binding", "words"), [c[1:] for c in STOPPED_WHEN_RENDERED], ids=[c[0] for c in STOPPED_WHEN_RENDERED]
+)
 def test_stopped_in_the_dry_render_at_the_binding_s_path(binding: str, words: str) -> None:
     issue = the_refusal(check(card(binding)))
     assert issue.path == f"t:{TEXT_PATH}"
@@ -147,7 +155,7 @@ def test_a_repeat_over_nested_large_data_is_stopped_by_the_node_budget() -> None
             }
         ],
     }
-    offers = [{"id": f"o{i}"} for i in range(100)]  # 100 × 100 nodes
+    offers = [{"id": f"o{i}"} for i in range(100)]  # 100 x 100 nodes
     with pytest.raises(RenderFailed) as stopped:
         render(compile_template("t", tree), {"offers": offers}, source=BUILT_INS_ONLY)
     assert stopped.value.refused
@@ -156,7 +164,10 @@ def test_a_repeat_over_nested_large_data_is_stopped_by_the_node_budget() -> None
 
 
 def test_nodes_an_if_skips_count_too() -> None:
-    tree = {"type": "stack", "children": [{"type": "divider", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "if": "{{ false }}"}]}
+    tree = {
+        "type": "stack",
+        "children": [{"type": "divider", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "if": "{{ false }}"}],
+    }
     nested = {"type": "stack", "children": [{"ref": "many", "repeat": {"for": "j", "in": "{{ range(1000) }}"}}]}
     source = TemplateSet.of([TemplateEntry("many", "v1", {"type": "stack", "children": [tree]})])
     with pytest.raises(RenderFailed) as stopped:
@@ -165,7 +176,12 @@ def test_nodes_an_if_skips_count_too() -> None:
 
 
 def test_huge_output_from_data_is_stopped_by_the_byte_budget() -> None:
-    tree = {"type": "list", "children": [{"type": "text", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "props": {"text": "{{ big }}"}}]}
+    tree = {
+        "type": "list",
+        "children": [
+            {"type": "text", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "props": {"text": "{{ big }}"}}
+        ],
+    }
     with pytest.raises(RenderFailed) as stopped:
         render(compile_template("t", tree), {"big": "x" * 10_000}, source=BUILT_INS_ONLY)
     assert stopped.value.refused
@@ -187,7 +203,11 @@ def test_budgets_are_settings(settings: Any) -> None:
     settings.TEMPLATE_RENDER_MAX_NODES = 40
 
     out = render_section_component(
-        templates=TemplateSet.of([entry]), slot=Slot.PRODUCT_PERSONALISED, product_slug="p", context=context, section_id="s"
+        templates=TemplateSet.of([entry]),
+        slot=Slot.PRODUCT_PERSONALISED,
+        product_slug="p",
+        context=context,
+        section_id="s",
     )
 
     assert out["type"] == "section"  # the built-in template: the configured budget stopped it
@@ -261,8 +281,9 @@ def section(templates: TemplateSet, context: dict[str, Any]) -> dict[str, Any]:
         "{{ 9 ** (3000000 + offer.priority) }}",
         "{{ 'x' * (offer.priority * 1000000) }}",
         "{{ range(offer.priority * 1000) | join(offer.title * 100) }}",
+        "{{ offer.title * (offer.priority * 2000) }}",
     ],
-    ids=["cpu", "memory", "string-building"],
+    ids=["cpu", "memory", "string-building", "text"],
 )
 def test_a_heavy_branch_passes_the_check_then_falls_back_and_is_counted(heavy: str) -> None:
     tree = {

@@ -58,7 +58,8 @@ def test_without_debug_no_account_is_previewed_or_sampled(accounts_named_like_th
     template = ComponentTemplate.objects.get(key="card")
     result = client.get(f"{ADMIN}{template.pk}/preview/", {"user": "alice", "format": "json"}).json()
     assert result["error"] == "No preview for this user."
-    assert "draft" not in result and "published" not in result
+    assert "draft" not in result
+    assert "published" not in result
 
 
 def test_the_sample_users_are_fixtures_for_every_product(accounts_named_like_the_demo: None) -> None:

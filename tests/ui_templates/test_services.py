@@ -80,7 +80,9 @@ def test_the_providers_samples_come_last_and_not_for_a_refused_tree(db: None, mo
     [issue] = services.template_check_draft(key="t", tree=card, slot=Slot.OFFER_CARD, product_slug="")
     assert issue.message.startswith("sample 'zoe' / sample:")  # rendered after the static samples, which passed
     for hostile in ("{{ offer.pop('title') }}", "{{ 'x' * 10 ** 9 }}"):
-        issues = services.template_check_draft(key="t", tree={**card, "props": {"text": hostile}}, slot=Slot.OFFER_CARD, product_slug="")
+        issues = services.template_check_draft(
+            key="t", tree={**card, "props": {"text": hostile}}, slot=Slot.OFFER_CARD, product_slug=""
+        )
         assert issues[0].refused
     assert asked == [Slot.OFFER_CARD]  # the hostile trees cost no reads
 
