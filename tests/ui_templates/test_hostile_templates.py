@@ -164,26 +164,21 @@ def test_a_repeat_over_nested_large_data_is_stopped_by_the_node_budget() -> None
 
 
 def test_nodes_an_if_skips_count_too() -> None:
-    tree = {
-        "type": "stack",
-        "children": [{"type": "divider", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "if": "{{ false }}"}],
-    }
-    nested = {"type": "stack", "children": [{"ref": "many", "repeat": {"for": "j", "in": "{{ range(1000) }}"}}]}
-    source = TemplateSet.of([TemplateEntry("many", "v1", {"type": "stack", "children": [tree]})])
+    skipped = {"type": "divider", "repeat": {"for": "i", "in": "items"}, "if": "{{ false }}"}
+    many = TemplateEntry("many", "v1", {"type": "stack", "children": [{"type": "stack", "children": [skipped]}]})
+    tree = {"type": "stack", "children": [{"ref": "many", "repeat": {"for": "j", "in": "items"}}]}
     with pytest.raises(RenderFailed) as stopped:
-        render(compile_template("t", nested), {}, source=source)
+        render(compile_template("t", tree), {"items": list(range(1000))}, source=TemplateSet.of([many]))
     assert "more than 2000 nodes" in stopped.value.message
 
 
 def test_huge_output_from_data_is_stopped_by_the_byte_budget() -> None:
     tree = {
         "type": "list",
-        "children": [
-            {"type": "text", "repeat": {"for": "i", "in": "{{ range(1000) }}"}, "props": {"text": "{{ big }}"}}
-        ],
+        "children": [{"type": "text", "repeat": {"for": "i", "in": "items"}, "props": {"text": "{{ big }}"}}],
     }
     with pytest.raises(RenderFailed) as stopped:
-        render(compile_template("t", tree), {"big": "x" * 10_000}, source=BUILT_INS_ONLY)
+        render(compile_template("t", tree), {"big": "x" * 10_000, "items": list(range(1000))}, source=BUILT_INS_ONLY)
     assert stopped.value.refused
     assert "bytes produced" in stopped.value.message
     assert stopped.value.path == "t:$.children[0]"
@@ -197,20 +192,25 @@ def test_the_cpu_time_budget_is_the_backstop() -> None:
 
 
 def test_budgets_are_settings(settings: Any) -> None:
-    tree = {"type": "list", "children": [{"type": "divider", "repeat": {"for": "i", "in": "{{ range(50) }}"}}]}
-    context = sample_contexts(Slot.PRODUCT_PERSONALISED)[0]
+    # 41 nodes for four offers (the built-in template: 34)
+    item = {"type": "stack", "repeat": {"for": "offer", "in": "offers"}, "children": [{"type": "divider"}] * 9}
+    tree = {"type": "list", "children": [item]}
+    context = {**sample_contexts(Slot.PRODUCT_PERSONALISED)[0]}
+    context["offers"] = [{**context["offers"][0], "id": f"o{i}"} for i in range(4)]
     entry = TemplateEntry("fifty", "v1", tree, slot=Slot.PRODUCT_PERSONALISED)
+
+    def rendered() -> dict[str, Any]:
+        return render_section_component(
+            templates=TemplateSet.of([entry]),
+            slot=Slot.PRODUCT_PERSONALISED,
+            product_slug="p",
+            context=context,
+            section_id="s",
+        )
+
+    assert rendered()["type"] == "list"  # within the default budget
     settings.TEMPLATE_RENDER_MAX_NODES = 40
-
-    out = render_section_component(
-        templates=TemplateSet.of([entry]),
-        slot=Slot.PRODUCT_PERSONALISED,
-        product_slug="p",
-        context=context,
-        section_id="s",
-    )
-
-    assert out["type"] == "section"  # the built-in template: the configured budget stopped it
+    assert rendered()["type"] == "section"  # the built-in template: the configured budget stopped it
 
 
 # --- mutation: data handed in is never changed ------------------------------------------------------
