@@ -43,7 +43,8 @@ def render_limits() -> RenderLimits:
     """The configured limits (the defaults when Django's settings are not configured)."""
     if _configured:
         return _configured[0]
-    if not settings.configured:
+    if not settings.configured:  # (a benchmark, no Django)
+        _configured[:] = [DEFAULT_LIMITS]
         return DEFAULT_LIMITS
     limits = RenderLimits(
         max_nodes=getattr(settings, "TEMPLATE_RENDER_MAX_NODES", DEFAULT_LIMITS.max_nodes),

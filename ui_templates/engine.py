@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 from jinja2 import TemplateError
 
@@ -77,6 +77,7 @@ class _Repeat:
 
 @dataclass
 class _Node:
+    include = False  # a class attribute, not a field: cheaper to test than isinstance
     path: str  # JSON path in the template, for errors
     condition: Value | None
     repeat: _Repeat | None
@@ -97,6 +98,7 @@ class _Component(_Node):
 
 @dataclass
 class _Include(_Node):
+    include = True
     ref: str | None = None
     slot: str | None = None
     id: Value | None = None  # the included root's id, unless that template sets its own
@@ -399,11 +401,12 @@ def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _
         else:
             expanded = _expand_repeat(node, node.repeat, context, base_id, budget)
         for node_context, node_id in expanded:
-            if isinstance(node, _Include):
-                include_id = _safe_id(node.id(node_context)) if node.id else node_id
-                out.append(_render_include(node, node_context, include_id, scope))
+            if node.include:
+                include = cast(_Include, node)
+                include_id = _safe_id(include.id(node_context)) if include.id else node_id
+                out.append(_render_include(include, node_context, include_id, scope))
                 continue
-            assert isinstance(node, _Component)
+            node = cast(_Component, node)
             component_id = _safe_id(node.id(node_context)) if node.id else node_id
             rendered: dict[str, Any] = {"type": node.type, "id": component_id}
             rendered["props"] = props = {name: value(node_context) for name, value in node.props.items()}
@@ -424,7 +427,7 @@ def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _
                 rendered["children"] = [
                     child_out
                     for index, child in enumerate(node.children)
-                    for child_out in _render_node(child, node_context, f"{rendered['id']}-{index}", scope)
+                    for child_out in _render_node(child, node_context, f"{component_id}-{index}", scope)
                 ]
             out.append(rendered)
         return out
