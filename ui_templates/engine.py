@@ -32,7 +32,8 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from jinja2 import TemplateError
 
-from .bindings import MAX_BINDING_LENGTH, BindingRefused, compile_expression, compile_text, plain_value
+from .bindings import MAX_BINDING_LENGTH, BindingRefused, compile_expression, compile_text
+from .bounded_ops import plain_value
 from .budget import DEFAULT_LIMITS, Budget, Refused, RenderLimits, active_budget, enter_budget, leave_budget, size_of
 from .schema import Issue
 
