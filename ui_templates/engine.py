@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol
 
 from jinja2 import TemplateError
 
@@ -403,31 +403,31 @@ def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _
             expanded = _expand_repeat(node, node.repeat, context, base_id, budget)
         for node_context, node_id in expanded:
             if node.include:
-                include = cast(_Include, node)
+                include: _Include = node  # type: ignore[assignment]  # (no cast(): a call per node)
                 include_id = _safe_id(include.id(node_context)) if include.id else node_id
                 out.append(_render_include(include, node_context, include_id, scope))
                 continue
-            node = cast(_Component, node)
-            component_id = _safe_id(node.id(node_context)) if node.id else node_id
-            rendered: dict[str, Any] = {"type": node.type, "id": component_id}
-            rendered["props"] = props = {name: value(node_context) for name, value in node.props.items()}
+            component: _Component = node  # type: ignore[assignment]
+            component_id = _safe_id(component.id(node_context)) if component.id else node_id
+            rendered: dict[str, Any] = {"type": component.type, "id": component_id}
+            rendered["props"] = props = {name: value(node_context) for name, value in component.props.items()}
             # the bytes it produces, for the budget (inline: text, the usual value, costs a len())
-            size = node.static_size + len(component_id)
-            for name in node.dynamic_props:
+            size = component.static_size + len(component_id)
+            for name in component.dynamic_props:
                 result = props[name]
                 size += len(result) if type(result) is str else size_of(result, budget.room())
-            if node.action is not None:
-                rendered["action"] = action = {name: value(node_context) for name, value in node.action.items()}
-                for name in node.dynamic_action:
+            if component.action is not None:
+                rendered["action"] = action = {name: value(node_context) for name, value in component.action.items()}
+                for name in component.dynamic_action:
                     result = action[name]
                     size += len(result) if type(result) is str else size_of(result, budget.room())
             budget.produced += size
             if budget.produced > budget.max_produced:
                 budget.charge(0)  # raises OverBudget
-            if node.children is not None:
+            if component.children is not None:
                 rendered["children"] = [
                     child_out
-                    for index, child in enumerate(node.children)
+                    for index, child in enumerate(component.children)
                     for child_out in _render_node(child, node_context, f"{component_id}-{index}", scope)
                 ]
             out.append(rendered)
