@@ -293,6 +293,12 @@ SIMULATOR_ROTATE_SECONDS = env.int("SIMULATOR_ROTATE_SECONDS", default=60)
 WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=6000)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 
+# Template render budget (ui_templates/budget.py): per section rendered, and per dry render when a
+# template is checked or previewed; over it the feed falls back to the built-in template.
+TEMPLATE_RENDER_MAX_NODES = env.int("TEMPLATE_RENDER_MAX_NODES", default=2000)
+TEMPLATE_RENDER_MAX_OUTPUT_BYTES = env.int("TEMPLATE_RENDER_MAX_OUTPUT_BYTES", default=256 * 1024)
+TEMPLATE_RENDER_MAX_CPU_SECONDS = env.float("TEMPLATE_RENDER_MAX_CPU_SECONDS", default=0.02)
+
 # --- Auth and API -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -11,8 +11,7 @@ class RecommendationsConfig(AppConfig):
         from ui_templates import hooks
 
         from . import preview, receivers  # noqa: F401
-        from .demo import DEMO_USERS
         from .fragments import signals  # noqa: F401  (feed documents out of date on model changes)
 
         hooks.register_sample_provider(preview.demo_samples)
-        hooks.register_preview_provider(preview.preview_feed, users=DEMO_USERS)
+        hooks.register_preview_provider(preview.preview_feed, users=preview.preview_users)

@@ -241,6 +241,10 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
 
         A POST of ``{"tree": ..., "editor": "form"|"raw"}`` previews that tree instead of the
         saved draft, without saving it: the editor's visual preview follows unsaved edits.
+
+        A tree the sandbox refuses, or whose dry render goes over the render budget, is answered
+        400 ``template_invalid`` (naming the path) and not rendered for the preview at all;
+        other problems are listed beside the preview.
         """
         template = self._template(request, pk)
         tree = template.draft_tree
@@ -264,7 +268,12 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
         )
         issues = services.template_check_tree(template=template, tree=tree)
         result: dict[str, Any] = {"user": username, "users": list(users), "issues": [i.as_dict() for i in issues]}
-        if provider is None or username not in users:
+        if any(issue.refused for issue in issues):
+            refused = services.template_invalid_error(issues)
+            if request.GET.get("format") == "json" or request.method == "POST":
+                return JsonResponse(error_body(refused.code, refused.message, refused.details), status=400)
+            result["error"] = refused.message
+        elif provider is None or username not in users:
             result["error"] = "No preview for this user." if provider else "No preview provider is installed."
         else:
             for name, template_set in (("published", published), ("draft", published.with_entry(draft))):
@@ -285,7 +294,8 @@ class ComponentTemplateAdmin(admin.ModelAdmin):
             "draft_json": _pretty(result["draft"]) if "draft" in result else "",
             "published_json": _pretty(result["published"]) if "published" in result else "",
         }
-        return TemplateResponse(request, "admin/ui_templates/componenttemplate/preview.html", context)
+        status = 400 if any(issue.refused for issue in issues) else 200
+        return TemplateResponse(request, "admin/ui_templates/componenttemplate/preview.html", context, status=status)
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):

@@ -25,8 +25,7 @@ from jsonschema import Draft202012Validator
 from .catalogue import ACTIONS, COMPONENTS, Prop
 from .models import ComponentTemplate
 from .schema import editor_schema
-from .selectors import published_templates
-from .services import template_check, template_samples
+from .services import template_check_draft
 
 MAX_LISTED_ISSUES = 30
 FORM, RAW = "form", "raw"
@@ -179,14 +178,7 @@ class ComponentTemplateForm(forms.ModelForm):
         if "draft_tree" not in cleaned or not key:
             return cleaned
         slot, product_slug = cleaned.get("slot", ""), cleaned.get("product_slug", "")
-        issues = template_check(
-            key=key,
-            tree=cleaned["draft_tree"],
-            slot=slot,
-            product_slug=product_slug,
-            source=published_templates(),
-            samples=template_samples(slot=slot, product_slug=product_slug),
-        )
+        issues = template_check_draft(key=key, tree=cleaned["draft_tree"], slot=slot, product_slug=product_slug)
         if issues:
             messages = [f"{issue.path}: {issue.message}" for issue in issues[:MAX_LISTED_ISSUES]]
             if len(issues) > MAX_LISTED_ISSUES:

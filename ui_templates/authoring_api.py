@@ -24,8 +24,7 @@ from rest_framework.views import APIView
 
 from .compat import min_client_version
 from .models import ComponentTemplate
-from .selectors import published_templates
-from .services import template_check, template_draft_publish, template_invalid_error, template_samples
+from .services import template_check_draft, template_draft_publish, template_invalid_error
 from .slots import Slot
 
 
@@ -63,14 +62,7 @@ class TemplateDraftInput(TemplateTreeInput):
 
 def _check(*, key: str, data: dict[str, Any]) -> dict[str, Any]:
     """Check a tree as ``key``; raise ``template_invalid`` or return what a client can render."""
-    issues = template_check(
-        key=key,
-        tree=data["tree"],
-        slot=data["slot"],
-        product_slug=data["product_slug"],
-        source=published_templates(),
-        samples=template_samples(slot=data["slot"], product_slug=data["product_slug"]),
-    )
+    issues = template_check_draft(key=key, tree=data["tree"], slot=data["slot"], product_slug=data["product_slug"])
     if issues:
         raise template_invalid_error(issues)
     return {"valid": True, "issues": [], "min_client_version": min_client_version(data["tree"])}

@@ -4,9 +4,9 @@ A template tree is a component tree (catalogue.py) where
 
 - any string may hold bindings: ``"{{ offer.title }}"`` or ``"Ends {{ offer.expires_at | date }}"``.
   A string that is one binding keeps the value's type (a number stays a number, null stays null);
-  bindings are Jinja2 expressions evaluated in a ``SandboxedEnvironment`` with ``StrictUndefined``:
-  no code execution, no attribute access beyond the plain data handed in, and a missing field is
-  an error rather than an empty string;
+  bindings are Jinja2 expressions in a bounded sandbox (bindings.py): no statements, no calls,
+  no methods, only the plain data handed in, every operation limited in size; a missing field
+  is an error rather than an empty string;
 - ``"if": "{{ offer.price }}"`` leaves the node out when the expression is false;
 - ``"repeat": {"for": "offer", "in": "offers"}`` renders the node once per item, with the item
   bound to ``offer``;
@@ -17,25 +17,29 @@ A template tree is a component tree (catalogue.py) where
   node's id is derived from its parent's id and its position (and the item's ``id`` inside a
   repeat), so ids are stable across renders.
 
+Every render has a budget (budget.py): nodes visited, bytes produced, CPU time; over it the
+render fails with :class:`RenderFailed` (``refused``), as a template failing for its data does.
+
 Nothing here touches the database: templates come in through a :class:`TemplateSource`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
+from .bindings import MAX_BINDING_LENGTH, BindingRefused, compile_expression, compile_text
+from .bounded_ops import plain_value
+from .budget import DEFAULT_LIMITS, Budget, Refused, RenderLimits, active_budget, enter_budget, leave_budget, size_of
 from .schema import Issue
 
 MAX_INCLUDE_DEPTH = 8
+MAX_BINDING_TEXT = 20_000  # characters of all the strings holding bindings in one template
 _SINGLE_BINDING = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}$", re.DOTALL)
-_CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 
 
 class TemplateInvalid(Exception):
@@ -47,31 +51,14 @@ class TemplateInvalid(Exception):
 
 
 class RenderFailed(Exception):
-    """Rendering failed for this data; ``path`` is where in the template."""
+    """Rendering failed for this data; ``path`` is where in the template. ``refused``: the render
+    was stopped by its budget or a bounded operation, rather than failing on the data."""
 
-    def __init__(self, path: str, message: str):
+    def __init__(self, path: str, message: str, *, refused: bool = False):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
-
-
-def _currency(amount: Any, currency: str = "EUR") -> str:
-    try:
-        value = Decimal(str(amount))
-    except (InvalidOperation, ValueError):
-        return str(amount)
-    symbol = _CURRENCY_SYMBOLS.get(str(currency), f"{currency} ")
-    return f"{symbol}{value:,.2f}"
-
-
-def _date(value: Any, length: int = 10) -> str:
-    """ISO date-times shortened to the date (or the first ``length`` characters)."""
-    return str(value or "")[:length]
-
-
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_env.filters["currency"] = _currency
-_env.filters["date"] = _date
+        self.refused = refused
 
 
 # --- compiled form ------------------------------------------------------------------------------
@@ -91,6 +78,7 @@ class _Repeat:
 
 @dataclass
 class _Node:
+    include = False  # a class attribute, not a field: cheaper to test than isinstance
     path: str  # JSON path in the template, for errors
     condition: Value | None
     repeat: _Repeat | None
@@ -103,10 +91,15 @@ class _Component(_Node):
     props: dict[str, Value] = field(default_factory=dict)
     action: dict[str, Value] | None = None
     children: list[_Node] | None = None
+    # for the budget: the bytes of its constant props and action, and which ones hold bindings
+    static_size: int = 0
+    dynamic_props: tuple[str, ...] = ()
+    dynamic_action: tuple[str, ...] = ()
 
 
 @dataclass
 class _Include(_Node):
+    include = True
     ref: str | None = None
     slot: str | None = None
     id: Value | None = None  # the included root's id, unless that template sets its own
@@ -130,7 +123,11 @@ class TemplateSource(Protocol):
     def for_slot(self, slot: str, product_slug: str) -> CompiledTemplate: ...
 
 
-_RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
+_RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError, Refused)
+
+
+def _failure(path: str, exc: Exception) -> RenderFailed:
+    return RenderFailed(path, getattr(exc, "message", None) or str(exc), refused=isinstance(exc, Refused))
 
 
 def _guarded(value: Value, path: str) -> Value:
@@ -140,15 +137,16 @@ def _guarded(value: Value, path: str) -> Value:
         try:
             return value(context)
         except _RENDER_ERRORS as exc:
-            raise RenderFailed(path, getattr(exc, "message", None) or str(exc)) from exc
+            raise _failure(path, exc) from exc
 
     return run
 
 
 # Bindings that only name a field (``offer.title``) are looked up directly in the plain data when
-# every step is a key of a plain dict; anything else (a missing key, another type, a name that is
-# also a dict method, a filter, an operator) is evaluated by Jinja2, so the result and the errors
-# are Jinja2's. Jinja2 sets up a context per evaluation, which cost most of a section's render.
+# every step is a key of a plain dict; anything else (a missing key, another type, a filter, an
+# operator) is evaluated by Jinja2, so the result and the errors are Jinja2's (whose attribute
+# access reads mapping keys only, as this does). Jinja2 sets up a context per evaluation, which
+# cost most of a section's render.
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _JINJA_WORDS = frozenset(
     {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else", "loop"}
@@ -162,7 +160,7 @@ def _simple_path(expression: str) -> tuple[str, ...] | None:
     if not _PATH.match(expression):
         return None
     parts = tuple(expression.split("."))
-    if parts[0] in _JINJA_WORDS or any(hasattr(dict, part) for part in parts[1:]):
+    if parts[0] in _JINJA_WORDS:
         return None
     return parts
 
@@ -201,15 +199,15 @@ def _interpolation(raw: str) -> list[str | tuple[str, ...]] | None:
 def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
     if isinstance(raw, str) and "{{" in raw:
         try:
+            if len(raw) > MAX_BINDING_LENGTH:
+                raise BindingRefused(f"a string holding bindings has at most {MAX_BINDING_LENGTH} characters")
             single = _SINGLE_BINDING.match(raw.strip())
             if single:
-                expression = _env.compile_expression(single.group("expr").strip(), undefined_to_none=False)
+                expression = compile_expression(single.group("expr").strip())
 
                 def evaluate(context: Mapping[str, Any]) -> Any:
-                    value = expression(**context)
-                    if isinstance(value, Undefined):
-                        value._fail_with_undefined_error()  # a missing field is an error, not null
-                    return value
+                    # a plain copy (a missing field is an error, not null; a generator becomes a list)
+                    return plain_value(expression(context), active_budget())
 
                 steps = _simple_path(single.group("expr").strip())
                 guarded = _guarded(evaluate, path)
@@ -226,10 +224,10 @@ def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
                     return guarded(context) if value is _MISSING else value
 
                 return look_up
-            template = _env.from_string(raw)
+            text = compile_text(raw)
             pieces = _interpolation(raw)
             if pieces is None:
-                return _guarded(lambda context: template.render(context), path)
+                return _guarded(text, path)
 
             def interpolate(context: Mapping[str, Any]) -> Any:
                 out = []
@@ -239,11 +237,14 @@ def _compile_value(raw: Any, path: str, issues: list[Issue]) -> Value:
                         continue
                     value = _looked_up(piece, context)
                     if value is _MISSING:
-                        return template.render(context)
+                        return text(context)
                     out.append(value if type(value) is str else str(value))  # as Jinja2 writes it
                 return "".join(out)
 
             return _guarded(interpolate, path)
+        except BindingRefused as exc:
+            issues.append(Issue(path, f"binding refused: {exc}", refused=True))
+            return _constant(None)
         except TemplateError as exc:
             issues.append(Issue(path, f"binding error: {exc.message or exc}"))
             return _constant(None)
@@ -287,10 +288,14 @@ def _compile_node(raw: Any, path: str, issues: list[Issue], refs: set[str], slot
         ]
     props: dict[str, Any] = raw["props"] if isinstance(raw.get("props"), dict) else {}
     action: dict[str, Any] | None = raw["action"] if isinstance(raw.get("action"), dict) else None
+    static = {name: value for name, value in [*props.items(), *(action or {}).items()] if not _holds_binding(value)}
     return _Component(
         path,
         condition,
         repeat,
+        static_size=32 + size_of(static, 1 << 30),
+        dynamic_props=tuple(name for name, value in props.items() if _holds_binding(value)),
+        dynamic_action=tuple(name for name, value in (action or {}).items() if _holds_binding(value)),
         type=str(raw.get("type", "")),
         id=_compile_value(raw["id"], f"{path}.id", issues) if "id" in raw else None,
         props={name: _compile_value(value, f"{path}.props.{name}", issues) for name, value in props.items()},
@@ -303,8 +308,30 @@ def _compile_node(raw: Any, path: str, issues: list[Issue], refs: set[str], slot
     )
 
 
+def _binding_text(raw: Any) -> Iterator[int]:
+    """The length of every string holding bindings in a raw tree."""
+    pending = [raw]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "{{" in item:
+                yield len(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _holds_binding(raw: Any) -> bool:
+    return any(True for _ in _binding_text(raw))
+
+
 def compile_template(key: str, tree: Any) -> CompiledTemplate:
     """Compile a (structurally valid) template tree; binding syntax errors raise TemplateInvalid."""
+    total = sum(_binding_text(tree))
+    if total > MAX_BINDING_TEXT:
+        message = f"binding refused: the template's bindings hold {total} characters; at most {MAX_BINDING_TEXT}"
+        raise TemplateInvalid([Issue("$", message, refused=True)])
     issues: list[Issue] = []
     refs: set[str] = set()
     slots: set[str] = set()
@@ -317,11 +344,11 @@ def compile_template(key: str, tree: Any) -> CompiledTemplate:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Scope:
+class _Scope(NamedTuple):  # a tuple: one is made per include, and a frozen dataclass costs more
     source: TemplateSource
     product_slug: str
     template_key: str
+    budget: Budget
     depth: int = 0
 
 
@@ -334,59 +361,83 @@ def _safe_id(raw: Any) -> str:
 
 
 def _item_key(item: Any, index: int) -> str:
-    if isinstance(item, Mapping) and isinstance(item.get("id"), str | int):
+    if (type(item) is dict or isinstance(item, Mapping)) and isinstance(item.get("id"), str | int):
         return _safe_id(item["id"])
     return str(index)
 
 
-def _expand(node: _Node, context: Mapping[str, Any], base_id: str) -> Iterator[tuple[Mapping[str, Any], str]]:
-    """The contexts (and default ids) a node renders with: none, one, or one per repeated item."""
-    if node.repeat is None:
-        if node.condition is None or node.condition(context):
-            yield context, base_id
-        return
-    items = node.repeat.items(context)
+def _expand_repeat(
+    node: _Node, repeat: _Repeat, context: Mapping[str, Any], base_id: str, budget: Budget
+) -> list[tuple[Mapping[str, Any], str]]:
+    """The contexts (and default ids) of a repeated node's items; each counts as a node visited."""
+    items = repeat.items(context)
     if items is None:
-        return
+        return []
     if not isinstance(items, list | tuple):
         raise RenderFailed(f"{node.path}.repeat.in", f"expected a list, got {type(items).__name__}")
+    expanded: list[tuple[Mapping[str, Any], str]] = []
     for index, item in enumerate(items):
-        item_context = {**context, node.repeat.name: item}
+        budget.countdown -= 1
+        if budget.countdown <= 0:
+            budget.check_nodes()
+        item_context = {**context, repeat.name: item}
         if node.condition is None or node.condition(item_context):
-            yield item_context, f"{base_id}-{_item_key(item, index)}"
+            expanded.append((item_context, f"{base_id}-{_item_key(item, index)}"))
+    return expanded
 
 
 def _render_node(node: _Node, context: Mapping[str, Any], base_id: str, scope: _Scope) -> list[dict[str, Any]]:
+    budget = scope.budget
     try:
         out: list[dict[str, Any]] = []
-        for node_context, node_id in _expand(node, context, base_id):
-            if isinstance(node, _Include):
-                include_id = _safe_id(node.id(node_context)) if node.id else node_id
-                out.append(_render_include(node, node_context, include_id, scope))
+        # the contexts (and default ids) the node renders with: none, one, or one per item
+        expanded: Sequence[tuple[Mapping[str, Any], str]]
+        if node.repeat is None:
+            budget.countdown -= 1  # a node visited, shown or not (inline: the hot path)
+            if budget.countdown <= 0:
+                budget.check_nodes()
+            if node.condition is not None and not node.condition(context):
+                return out
+            expanded = ((context, base_id),)
+        else:
+            expanded = _expand_repeat(node, node.repeat, context, base_id, budget)
+        for node_context, node_id in expanded:
+            if node.include:
+                include: _Include = node  # type: ignore[assignment]  # (no cast(): a call per node)
+                include_id = _safe_id(include.id(node_context)) if include.id else node_id
+                out.append(_render_include(include, node_context, include_id, scope))
                 continue
-            assert isinstance(node, _Component)
-            rendered: dict[str, Any] = {
-                "type": node.type,
-                "id": _safe_id(node.id(node_context)) if node.id else node_id,
-            }
-            rendered["props"] = {name: value(node_context) for name, value in node.props.items()}
-            if node.action is not None:
-                rendered["action"] = {name: value(node_context) for name, value in node.action.items()}
-            if node.children is not None:
+            component: _Component = node  # type: ignore[assignment]
+            component_id = _safe_id(component.id(node_context)) if component.id else node_id
+            rendered: dict[str, Any] = {"type": component.type, "id": component_id}
+            rendered["props"] = props = {name: value(node_context) for name, value in component.props.items()}
+            # the bytes it produces, for the budget (inline: text, the usual value, costs a len())
+            size = component.static_size + len(component_id)
+            for name in component.dynamic_props:
+                result = props[name]
+                size += len(result) if type(result) is str else size_of(result, budget.room())
+            if component.action is not None:
+                rendered["action"] = action = {name: value(node_context) for name, value in component.action.items()}
+                for name in component.dynamic_action:
+                    result = action[name]
+                    size += len(result) if type(result) is str else size_of(result, budget.room())
+            budget.produced += size
+            if budget.produced > budget.max_produced:
+                budget.charge(0)  # raises OverBudget
+            if component.children is not None:
                 rendered["children"] = [
                     child_out
-                    for index, child in enumerate(node.children)
-                    for child_out in _render_node(child, node_context, f"{rendered['id']}-{index}", scope)
+                    for index, child in enumerate(component.children)
+                    for child_out in _render_node(child, node_context, f"{component_id}-{index}", scope)
                 ]
             out.append(rendered)
         return out
     except RenderFailed as exc:
         if exc.path.startswith("$"):  # not yet attributed to a template: it happened in this one
-            raise RenderFailed(f"{scope.template_key}:{exc.path}", exc.message) from exc
+            raise RenderFailed(f"{scope.template_key}:{exc.path}", exc.message, refused=exc.refused) from exc
         raise
     except _RENDER_ERRORS as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        raise RenderFailed(f"{scope.template_key}:{node.path}", message) from exc
+        raise _failure(f"{scope.template_key}:{node.path}", exc) from exc
 
 
 def _render_include(node: _Include, context: Mapping[str, Any], node_id: str, scope: _Scope) -> dict[str, Any]:
@@ -398,7 +449,7 @@ def _render_include(node: _Include, context: Mapping[str, Any], node_id: str, sc
             raise RenderFailed(node.path, f"no published template {node.ref!r}")
     else:
         included = scope.source.for_slot(str(node.slot), scope.product_slug)
-    inner = _Scope(scope.source, scope.product_slug, included.key, scope.depth + 1)
+    inner = _Scope(scope.source, scope.product_slug, included.key, scope.budget, scope.depth + 1)
     rendered = _render_node(included.root, context, node_id, inner)
     if len(rendered) != 1:
         raise RenderFailed(node.path, f"template {included.key!r} rendered {len(rendered)} nodes instead of one")
@@ -412,9 +463,15 @@ def render(
     source: TemplateSource,
     product_slug: str = "",
     root_id: str = "root",
+    limits: RenderLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """Render a compiled template to exactly one component."""
-    nodes = _render_node(template.root, context, root_id, _Scope(source, product_slug, template.key))
+    """Render a compiled template to exactly one component, within the budget ``limits`` set."""
+    budget = Budget(limits)
+    token = enter_budget(budget)
+    try:
+        nodes = _render_node(template.root, context, root_id, _Scope(source, product_slug, template.key, budget))
+    finally:
+        leave_budget(token)
     if len(nodes) != 1:
         raise RenderFailed("$", f"a template must render to one component, not {len(nodes)}")
     return nodes[0]

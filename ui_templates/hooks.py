@@ -6,9 +6,13 @@
   ``template_unpublished(sender=ComponentTemplate, key=str)``: a template's live version changed.
   Sent after the change is committed; ``recommendations`` pushes ``feed.updated`` to clients.
 - Sample providers: ``register_sample_provider(fn)``, ``fn(slot, product_slug)`` returns
-  ``[(label, context), ...]``: real data to dry-render a template with before publishing.
+  ``[(label, context), ...]``: more data to dry-render a template with before publishing.
 - The preview provider: ``register_preview_provider(fn, users=...)``, ``fn(username=...,
-  template_set=...)`` returns the user's whole home feed rendered with ``template_set``.
+  template_set=...)`` returns the user's whole home feed rendered with ``template_set``;
+  ``users()`` names the preview users (asked each time: which exist depends on ``DEBUG``).
+
+Providers give sample users (fixtures) or, with ``DEBUG`` only, demo accounts; never a real
+customer's data.
 
 Providers are registered in the upper apps' ``AppConfig.ready``.
 """
@@ -36,7 +40,11 @@ class PreviewFeed(Protocol):
 @dataclass(frozen=True)
 class PreviewProvider:
     render: PreviewFeed
-    users: tuple[str, ...]
+    list_users: Callable[[], Sequence[str]]
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return tuple(self.list_users())
 
 
 _sample_providers: list[SampleProvider] = []
@@ -53,8 +61,8 @@ def provided_samples(*, slot: str, product_slug: str) -> list[tuple[str, dict[st
     return [sample for provider in _sample_providers for sample in provider(slot, product_slug)]
 
 
-def register_preview_provider(fn: PreviewFeed, *, users: Sequence[str]) -> None:
-    _preview_provider[:] = [PreviewProvider(render=fn, users=tuple(users))]
+def register_preview_provider(fn: PreviewFeed, *, users: Callable[[], Sequence[str]]) -> None:
+    _preview_provider[:] = [PreviewProvider(render=fn, list_users=users)]
 
 
 def preview_provider() -> PreviewProvider | None:

@@ -12,6 +12,7 @@ is present (empty when unknown), so templates may bind to any of them.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .slots import Slot
@@ -45,7 +46,12 @@ def section_context(*, product: dict[str, str], offers: list[dict[str, Any]] | N
 
 
 def sample_contexts(slot: str) -> list[dict[str, Any]]:
-    """Contexts a template for ``slot`` must render with (static samples)."""
+    """Contexts a template for ``slot`` must render with (static samples): fresh copies on every
+    call, so nothing a render does can change the samples every later check uses."""
+    return copy.deepcopy(_sample_contexts(slot))
+
+
+def _sample_contexts(slot: str) -> list[dict[str, Any]]:
     if slot == Slot.PRODUCT_PERSONALISED:
         return [section_context(product=_PRODUCT, offers=SAMPLE_OFFERS)]
     if slot == Slot.PRODUCT_GENERIC:

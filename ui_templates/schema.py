@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -28,10 +28,12 @@ BINDING = {"type": "string", "pattern": r"\{\{.*\}\}", "description": "A binding
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem in a tree: where (a JSON path such as ``$.children[0].props.text``) and what."""
+    """One problem in a tree: where (a JSON path such as ``$.children[0].props.text``) and what.
+    ``refused``: a binding the sandbox does not allow, or a render over its budget."""
 
     path: str
     message: str
+    refused: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "message": self.message}

@@ -1,15 +1,17 @@
 """Writes for templates: check a tree, create versions, publish, roll back, withdraw, schedule.
 
 ``template_check`` validates (structure, bindings, includes, then a dry render of real and sample
-data); the other functions perform, and re-check before anything goes live, so the admin, Celery
-beat and any later API behave the same. A published version's tree is never changed.
+data, each under the feed's render budget); the other functions perform, and re-check before
+anything goes live, so the admin, Celery beat and any later API behave the same. A published
+version's tree is never changed.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -20,7 +22,8 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 from homeservice.errors import ApplicationError
 
 from . import hooks
-from .engine import RenderFailed, TemplateInvalid, compile_template, render
+from .budget import render_limits
+from .engine import CompiledTemplate, RenderFailed, TemplateInvalid, compile_template, render
 from .models import ComponentTemplate, TemplateEvent, TemplateVersion
 from .samples import sample_contexts
 from .schema import Issue, validate_document, validate_template_tree
@@ -44,13 +47,15 @@ def _product_of(context: dict[str, Any], default: str) -> str:
     return str(product.get("slug") or default) if isinstance(product, dict) else default
 
 
-def template_samples(*, slot: str, product_slug: str) -> list[Sample]:
-    """The static samples for ``slot`` plus the real data the sample providers give (demo users)."""
-    static = [
-        Sample(label=f"sample {index + 1}", context=context) for index, context in enumerate(sample_contexts(slot))
-    ]
+def static_samples(*, slot: str) -> list[Sample]:
+    """The made-up samples for ``slot`` (ui_templates/samples.py)."""
+    return [Sample(label=f"sample {index + 1}", context=context) for index, context in enumerate(sample_contexts(slot))]
+
+
+def provided_samples(*, slot: str, product_slug: str) -> list[Sample]:
+    """The data the sample providers give (the demo accounts', with ``DEBUG`` on): database reads."""
     provided = hooks.provided_samples(slot=slot, product_slug=product_slug)
-    return static + [Sample(label=label, context=context) for label, context in provided]
+    return [Sample(label=label, context=context) for label, context in provided]
 
 
 def _ids(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -92,14 +97,45 @@ def _include_issues_by_path(key: str, tree: Any, source: TemplateSet, products: 
     return list(issues.values())
 
 
+def _render_issues(
+    compiled: CompiledTemplate, samples: Sequence[Sample], *, product_slug: str, source: TemplateSet
+) -> list[Issue]:
+    """The problems of dry-rendering each sample under the render budget; a render stopped by the
+    budget (or a bounded operation) ends it, so a hostile tree costs one budget at most."""
+    issues: list[Issue] = []
+    limits = render_limits()
+    for sample in samples:
+        product = product_slug or _product_of(sample["context"], "sample")
+        prefix = f"sample {sample['label']!r} / {product}"
+        try:
+            document = render(compiled, sample["context"], source=source, product_slug=product, limits=limits)
+        except RenderFailed as exc:
+            issues.append(Issue(exc.path, f"{prefix}: {exc.message}", refused=exc.refused))
+            if exc.refused:
+                break
+            continue
+        for issue in validate_document(document) + _duplicate_id_issues(document):
+            issues.append(Issue(f"{prefix}: {issue.path}", issue.message))
+    return issues
+
+
 def template_check(
-    *, key: str, tree: Any, slot: str, product_slug: str, source: TemplateSet, samples: list[Sample]
+    *,
+    key: str,
+    tree: Any,
+    slot: str,
+    product_slug: str,
+    source: TemplateSet,
+    samples: Sequence[Sample],
+    more_samples: Callable[[], Sequence[Sample]] | None = None,
 ) -> list[Issue]:
     """Every problem of ``tree`` as the template ``key`` (empty: it may be published).
 
     Structure first (schema, depth, size), then bindings, then includes (missing templates,
     cycles) over ``source`` with this tree swapped in, then a dry render of each sample whose
-    output must be a valid document.
+    output must be a valid document, under the feed's render budget. ``more_samples`` (the
+    providers' data, which costs database reads) are rendered last, and only when none of
+    ``samples`` was stopped by the budget: a hostile tree costs no reads.
     """
     issues = validate_template_tree(tree)
     if issues:
@@ -110,6 +146,7 @@ def template_check(
         return exc.issues
     entry = TemplateEntry(key=key, version_tag="draft", tree=tree, slot=slot, product_slug=product_slug)
     draft_set = source.with_entry(entry)
+    # Products whose templates could differ: those with templates of their own (and the samples').
     products = (
         {product_slug}
         if product_slug
@@ -119,29 +156,29 @@ def template_check(
     issues = _include_issues_by_path(key, tree, draft_set, sorted(products))
     if issues:
         return issues
-    for sample in samples:
-        product = product_slug or _product_of(sample["context"], "sample")
-        prefix = f"sample {sample['label']!r} / {product}"
-        try:
-            document = render(compiled, sample["context"], source=draft_set, product_slug=product)
-        except RenderFailed as exc:
-            issues.append(Issue(exc.path, f"{prefix}: {exc.message}"))
-            continue
-        for issue in validate_document(document) + _duplicate_id_issues(document):
-            issues.append(Issue(f"{prefix}: {issue.path}", issue.message))
+    issues = _render_issues(compiled, samples, product_slug=product_slug, source=draft_set)
+    if more_samples is not None and not any(issue.refused for issue in issues):
+        issues += _render_issues(compiled, more_samples(), product_slug=product_slug, source=draft_set)
     return issues
 
 
-def template_check_tree(*, template: ComponentTemplate, tree: Any) -> list[Issue]:
-    """``template_check`` for ``tree`` as ``template``, over the published set and every sample."""
+def template_check_draft(*, key: str, tree: Any, slot: str, product_slug: str) -> list[Issue]:
+    """``template_check`` for ``tree`` as ``key`` over the published set, with the static samples
+    and then the providers'."""
     return template_check(
-        key=template.key,
+        key=key,
         tree=tree,
-        slot=template.slot,
-        product_slug=template.product_slug,
+        slot=slot,
+        product_slug=product_slug,
         source=published_templates(),
-        samples=template_samples(slot=template.slot, product_slug=template.product_slug),
+        samples=static_samples(slot=slot),
+        more_samples=functools.partial(provided_samples, slot=slot, product_slug=product_slug),
     )
+
+
+def template_check_tree(*, template: ComponentTemplate, tree: Any) -> list[Issue]:
+    """``template_check_draft`` for ``tree`` as ``template``."""
+    return template_check_draft(key=template.key, tree=tree, slot=template.slot, product_slug=template.product_slug)
 
 
 def template_invalid_error(issues: list[Issue]) -> ApplicationError:

@@ -138,7 +138,9 @@ def test_preview_shows_draft_beside_published_and_the_client_versions(monkeypatc
         component = {"type": "countdown", "id": "c", "props": {"ends_at": "2030-01-01T00:00:00Z"}}
         return {"sections": [{"id": "s", "component": component}]}
 
-    monkeypatch.setattr(hooks, "_preview_provider", [hooks.PreviewProvider(render=fake_feed, users=("alice", "bob"))])
+    monkeypatch.setattr(
+        hooks, "_preview_provider", [hooks.PreviewProvider(render=fake_feed, list_users=lambda: ("alice", "bob"))]
+    )
     client = client_for(marketer())
     client.post(f"{ADMIN}add/", form_data(key="card", tree=CARD, slot=Slot.OFFER_CARD))
     template = ComponentTemplate.objects.get(key="card")

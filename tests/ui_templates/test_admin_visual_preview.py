@@ -29,7 +29,9 @@ def rendered(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
             trees.append(template_set.entries["card"].tree)
         return {"version": template_set.version_tag("card"), "sections": []}
 
-    monkeypatch.setattr(hooks, "_preview_provider", [hooks.PreviewProvider(render=fake_feed, users=("alice", "bob"))])
+    monkeypatch.setattr(
+        hooks, "_preview_provider", [hooks.PreviewProvider(render=fake_feed, list_users=lambda: ("alice", "bob"))]
+    )
     return trees
 
 

@@ -63,9 +63,28 @@ def test_a_rendered_document_must_be_valid_and_its_ids_unique() -> None:
 
 def test_samples_include_what_the_providers_give(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hooks, "_sample_providers", [lambda slot, product: [("zoe", {"slot": slot, "p": product})]])
-    samples = services.template_samples(slot=Slot.OFFER_CARD, product_slug="mobile")
-    assert samples[-1] == {"label": "zoe", "context": {"slot": Slot.OFFER_CARD, "p": "mobile"}}
-    assert len(samples) == len(sample_contexts(Slot.OFFER_CARD)) + 1
+    samples = services.provided_samples(slot=Slot.OFFER_CARD, product_slug="mobile")
+    assert samples == [{"label": "zoe", "context": {"slot": Slot.OFFER_CARD, "p": "mobile"}}]
+    assert len(services.static_samples(slot=Slot.OFFER_CARD)) == len(sample_contexts(Slot.OFFER_CARD))
+
+
+def test_the_providers_samples_come_last_and_not_for_a_refused_tree(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def provider(slot: str, product: str) -> list[tuple[str, dict[str, Any]]]:
+        asked.append(slot)
+        return [("zoe", {**sample_contexts(Slot.OFFER_CARD)[0], "offer": {"id": "z"}})]
+
+    monkeypatch.setattr(hooks, "_sample_providers", [provider])
+    card = {"type": "text", "props": {"text": "{{ offer.title }}"}}
+    [issue] = services.template_check_draft(key="t", tree=card, slot=Slot.OFFER_CARD, product_slug="")
+    assert issue.message.startswith("sample 'zoe' / sample:")  # rendered after the static samples, which passed
+    for hostile in ("{{ offer.pop('title') }}", "{{ 'x' * 10 ** 9 }}"):
+        issues = services.template_check_draft(
+            key="t", tree={**card, "props": {"text": hostile}}, slot=Slot.OFFER_CARD, product_slug=""
+        )
+        assert issues[0].refused
+    assert asked == [Slot.OFFER_CARD]  # the hostile trees cost no reads
 
 
 # --- versions and publishing ----------------------------------------------------------------------
