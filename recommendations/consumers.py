@@ -109,7 +109,21 @@ class HomeConsumer(AsyncWebsocketConsumer):
     # may predate a change already applied, so it is done again (``_read``).
     generation = 0
 
+    started = False  # connect() ran (a Redis error before it is answered here, not raised)
+
     # --- lifecycle -------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer, except that a channel layer that cannot give the socket a channel
+        (Redis unreachable: that happens before ``connect``) answers 1013 instead of failing the
+        handshake with 500."""
+        try:
+            await super().__call__(scope, receive, send)
+        except _REDIS_DOWN:
+            if self.started:
+                raise
+            logger.warning("a live handshake got no channel: Redis is unreachable", exc_info=True)
+            await _answer_unavailable(receive, send)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections`` before every message: that is
         a trip to a worker thread per message (about a tenth of a live push's cost), and this
@@ -121,6 +135,7 @@ class HomeConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        self.started = True
         if self.scope.get(SCOPE_UNAVAILABLE):
             await self._refuse(code=CLOSE_TRY_AGAIN_LATER, error=(UNAVAILABLE, _UNAVAILABLE_MESSAGE))
             return
@@ -399,6 +414,16 @@ class HomeConsumer(AsyncWebsocketConsumer):
             change = change_between(self.screen, new)
             if change is not None:
                 self._push(change)
+
+
+async def _answer_unavailable(receive: Any, send: Any) -> None:
+    """Accept the handshake only to say that it cannot be served now, and close it with 1013."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": error_frame(UNAVAILABLE, _UNAVAILABLE_MESSAGE)})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
 
 def _query_flag(scope: dict[str, Any], name: str) -> bool:
