@@ -40,7 +40,10 @@ class Credential:
 
 Revocation = tuple[str, str]  # (error code, message)
 
-_SESSION_ENDED = (SESSION_ENDED, "The session ended (logged out, password changed or account deactivated): log in again.")
+_SESSION_ENDED = (
+    SESSION_ENDED,
+    "The session ended (logged out, password changed or account deactivated): log in again.",
+)
 _USER_INACTIVE = (USER_INACTIVE, "The account is no longer active.")
 _USER_NOT_FOUND = (USER_NOT_FOUND, "The account no longer exists.")
 

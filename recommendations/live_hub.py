@@ -154,7 +154,6 @@ class LiveHub:
                 except Exception:
                     logger.exception("the live hub could not re-join the feeds group")
 
-
     async def _recheck(self) -> None:
         """Close the connections whose credentials no longer hold; renew the others' places."""
         connections = [connection for connection in self.connections if not connection.closing]

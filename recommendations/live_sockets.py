@@ -75,9 +75,7 @@ async def claim(*, user_id: int, socket: str) -> bool:
         return True
     now = time.time()
     lease = lease_seconds()
-    result = await _redis().eval(  # type: ignore[misc]  # redis-py's stubs: Awaitable | str
-        _CLAIM, 1, _key(user_id), now, now + lease, limit(), socket, int(lease) + 1
-    )
+    result = await _redis().eval(_CLAIM, 1, _key(user_id), now, now + lease, limit(), socket, int(lease) + 1)
     return bool(result)
 
 

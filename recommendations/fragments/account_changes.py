@@ -31,6 +31,7 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -40,6 +41,17 @@ from . import signals
 logger = logging.getLogger(__name__)
 
 TABLE = "recommendations_accountchange"
+
+# One statement: this snapshot's xmax and in-progress transactions, and the rows asked for.
+_PG_READ = (
+    "SELECT pg_snapshot_xmax(s)::text, ARRAY(SELECT pg_snapshot_xip(s)::text), ARRAY({rows})"
+    " FROM (SELECT pg_current_snapshot() AS s) AS snapshot"
+)
+_PG_RECENT = f"SELECT user_id FROM {TABLE} WHERE changed_at >= %s"  # noqa: S608 - a constant table name
+_PG_SINCE = f"SELECT user_id FROM {TABLE} WHERE xid >= %s::xid8 OR xid = ANY(%s::xid8[])"  # noqa: S608 - idem
+_SQLITE_TOP = f"SELECT coalesce(max(revision), 0) FROM {TABLE}"  # noqa: S608 - idem
+_SQLITE_RECENT = f"SELECT user_id FROM {TABLE} WHERE changed_at >= %s"  # noqa: S608 - idem
+_SQLITE_SINCE = f"SELECT user_id, revision FROM {TABLE} WHERE revision > %s"  # noqa: S608 - idem
 
 
 @dataclass(frozen=True)
@@ -56,25 +68,20 @@ def read_changes(cursor: Cursor, *, recent_seconds: float) -> tuple[list[int], C
     since = time.time() - recent_seconds
     with connection.cursor() as db:
         if connection.vendor == "postgresql":
+            params: list[Any]
             if cursor.position is None:
-                rows = f"SELECT user_id FROM {TABLE} WHERE changed_at >= %s"
-                params: list[object] = [since]
+                rows, params = _PG_RECENT, [since]
             else:
-                rows = f"SELECT user_id FROM {TABLE} WHERE xid >= %s::xid8 OR xid = ANY(%s::xid8[])"
-                params = [str(cursor.position), [str(xid) for xid in cursor.in_progress]]
-            db.execute(
-                "SELECT pg_snapshot_xmax(s)::text, ARRAY(SELECT pg_snapshot_xip(s)::text),"
-                f" ARRAY({rows}) FROM (SELECT pg_current_snapshot() AS s) AS snapshot",
-                params,
-            )
+                rows, params = _PG_SINCE, [str(cursor.position), [str(xid) for xid in cursor.in_progress]]
+            db.execute(_PG_READ.format(rows=rows), params)
             xmax, in_progress, users = db.fetchone()
             return list(users), Cursor(int(xmax), tuple(int(xid) for xid in in_progress))
         if cursor.position is None:
-            db.execute(f"SELECT coalesce(max(revision), 0) FROM {TABLE}")
+            db.execute(_SQLITE_TOP)
             (top,) = db.fetchone()
-            db.execute(f"SELECT user_id FROM {TABLE} WHERE changed_at >= %s", [since])
+            db.execute(_SQLITE_RECENT, [since])
             return [user for (user,) in db.fetchall()], Cursor(int(top))
-        db.execute(f"SELECT user_id, revision FROM {TABLE} WHERE revision > %s", [cursor.position])
+        db.execute(_SQLITE_SINCE, [cursor.position])
         found = db.fetchall()
         top = max((revision for _, revision in found), default=cursor.position)
         return [user for user, _ in found], Cursor(int(top))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -216,9 +215,7 @@ def test_a_token_socket_closes_when_its_user_is_deactivated(quick_sweep: None, c
     else:
         headers, path = [], f"{WS_PATH}?ticket={ticket_for(user)['ticket']}"
 
-    messages, code = _closed_after(
-        headers, lambda: User.objects.filter(pk=user.pk).update(is_active=False), path=path
-    )
+    messages, code = _closed_after(headers, lambda: User.objects.filter(pk=user.pk).update(is_active=False), path=path)
 
     assert code == 4401
     assert [m["code"] for m in messages] == ["user_inactive"]
@@ -284,7 +281,7 @@ def test_the_socket_beyond_the_per_user_limit_is_closed_with_4429() -> None:
 
 
 @pytest.fixture
-def redis_down(settings: Any) -> Iterator[str]:
+def redis_down(settings: Any) -> str:
     """Every Redis the live path uses points to a loopback port nobody listens on."""
     url = f"redis://127.0.0.1:{free_port()}/0"
     settings.CACHES = {
@@ -302,7 +299,7 @@ def redis_down(settings: Any) -> Iterator[str]:
         }
     }
     settings.REDIS_URL = url
-    yield url
+    return url
 
 
 def test_the_ticket_endpoint_answers_503_while_redis_is_down(redis_down: str) -> None:
