@@ -7,7 +7,8 @@ with 4429 (consumers.py). The count lives in Redis (``REDIS_URL``), so it holds 
   channel name), scored with the end of its lease (epoch seconds);
 - ``claim``: one Lua script drops ended leases, counts, and adds the socket if under the limit,
   so two processes racing for the last place cannot both take it;
-- ``renew``: each process's hub timer renews its sockets' leases (every ``LIVE_SWEEP_SECONDS``);
+- ``renew``: each process's hub timer renews its sockets' leases (every ``LIVE_SWEEP_SECONDS``;
+  one script per thousand sockets);
 - ``release``: on disconnect.
 
 A process that dies renews nothing: its sockets' leases end within ``lease_seconds()`` (four
@@ -37,6 +38,16 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
+
+# KEYS: one user's key per socket; ARGV: lease end, key TTL, then the sockets in KEYS' order.
+_RENEW = """
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[i + 2])
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return #KEYS
+"""
+_RENEW_BATCH = 1000
 
 _clients = RedisClients()
 # Without REDIS_URL: one in-process server, a client per event loop.
@@ -80,21 +91,25 @@ async def claim(*, user_id: int, socket: str) -> bool:
 
 
 async def renew(sockets: Iterable[tuple[int, str]]) -> None:
-    """Extend the leases of ``(user id, socket)`` this process holds (one round trip); a lease
-    lost meanwhile (Redis was unreachable longer than a lease) is taken again."""
+    """Extend the leases of ``(user id, socket)`` this process holds (a script per thousand
+    sockets); a lease lost meanwhile (Redis was unreachable longer than a lease) is taken again."""
     if limit() <= 0:
         return
-    pipe = _redis().pipeline(transaction=False)
     lease = lease_seconds()
     ends = time.time() + lease
-    queued = False
-    for user_id, socket in sockets:
-        key = _key(user_id)
-        pipe.zadd(key, {socket: ends})
-        pipe.expire(key, int(lease) + 1)
-        queued = True
-    if queued:
-        await pipe.execute()
+    batch: list[tuple[int, str]] = []
+    for socket in sockets:
+        batch.append(socket)
+        if len(batch) == _RENEW_BATCH:
+            await _renew(batch, ends=ends, ttl=int(lease) + 1)
+            batch = []
+    if batch:
+        await _renew(batch, ends=ends, ttl=int(lease) + 1)
+
+
+async def _renew(batch: list[tuple[int, str]], *, ends: float, ttl: int) -> None:
+    keys = [_key(user_id) for user_id, _ in batch]
+    await _redis().eval(_RENEW, len(keys), *keys, ends, ttl, *(socket for _, socket in batch))
 
 
 async def release(*, user_id: int, socket: str) -> None:

@@ -49,6 +49,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 REDIS_RETRIES_TIMEOUT = 60
 
 
+@pytest.fixture(autouse=True)
+def _snapshots_through_the_view(settings: Any) -> None:
+    """The snapshot is read through the view's code, not the loop's own PostgreSQL pool: these
+    tests open many short-lived event loops, and a loop whose pool could not connect (a busy
+    shared server) can hang in its teardown. What they test does not depend on how the snapshot
+    is read (test_consumer.py covers both)."""
+    settings.FEED_FAST_BUILD = False
+
+
 def logged_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
