@@ -10,9 +10,14 @@ answer that do not depend on the endpoint, are here:
 - ``read_headers``, ``transport_secure``: the host must be one ``ALLOWED_HOSTS`` accepts, and
   the request must be over HTTPS where ``SECURE_SSL_REDIRECT`` asks for it (as Django reads it,
   including ``SECURE_PROXY_SSL_HEADER``); a repeated header of interest passes to Django;
+- ``bearer_token``: the token of an ``Authorization`` header, read by simplejwt's own rule (the
+  WebSocket handshake uses it too, so a header refused over HTTP opens no socket);
 - ``user_id``: the user of a valid access token, checked by simplejwt's own ``AccessToken``
   (signature, expiry, token type), remembered in a bounded LRU by ``Authorization`` header; the
-  account is not looked up (each fast path says how it knows the account is still valid);
+  account is not looked up (each fast path says how it knows the account is still valid: the
+  user's feed-document generation, replaced when the account changes, with or without a signal,
+  recommendations/fragments/account_changes.py). The LRU holds only what the token itself says,
+  which no account change alters, so it needs no revocation of its own;
 - ``response_headers``: the headers SecurityMiddleware and XFrameOptionsMiddleware add;
 - ``respond`` and ``RedisClients`` (one asyncio pool per event loop and URL).
 """
