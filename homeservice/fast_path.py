@@ -10,9 +10,14 @@ answer that do not depend on the endpoint, are here:
 - ``read_headers``, ``transport_secure``: the host must be one ``ALLOWED_HOSTS`` accepts, and
   the request must be over HTTPS where ``SECURE_SSL_REDIRECT`` asks for it (as Django reads it,
   including ``SECURE_PROXY_SSL_HEADER``); a repeated header of interest passes to Django;
+- ``bearer_token``: the token of an ``Authorization`` header, read by simplejwt's own rule (the
+  WebSocket handshake uses it too, so a header refused over HTTP opens no socket);
 - ``user_id``: the user of a valid access token, checked by simplejwt's own ``AccessToken``
   (signature, expiry, token type), remembered in a bounded LRU by ``Authorization`` header; the
-  account is not looked up (each fast path says how it knows the account is still valid);
+  account is not looked up (each fast path says how it knows the account is still valid: the
+  user's feed-document generation, replaced when the account changes, with or without a signal,
+  recommendations/fragments/account_changes.py). The LRU holds only what the token itself says,
+  which no account change alters, so it needs no revocation of its own;
 - ``response_headers``: the headers SecurityMiddleware and XFrameOptionsMiddleware add;
 - ``respond`` and ``RedisClients`` (one asyncio pool per event loop and URL).
 """
@@ -24,6 +29,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
+from functools import cache
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -32,7 +38,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http.request import split_domain_port, validate_host
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -165,6 +172,22 @@ def _leeway_seconds() -> float:
     return leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
 
 
+def bearer_token(authorization: bytes) -> bytes | None:
+    """The token of an ``Authorization`` header as simplejwt's ``JWTAuthentication`` reads it
+    over HTTP (its header types, case and all; exactly two whitespace-separated parts); None when
+    that authentication would not accept the header. The HTTP fast paths and the WebSocket
+    handshake (recommendations/ws_auth.py) use this one rule."""
+    try:
+        return _header_reader().get_raw_token(authorization)
+    except AuthenticationFailed:
+        return None
+
+
+@cache
+def _header_reader() -> JWTAuthentication:
+    return JWTAuthentication()
+
+
 def user_id(authorization: bytes | None) -> str | None:
     """The user id of a valid access token in an ``Authorization`` header, as simplejwt's
     ``JWTAuthentication`` reads it (the account is not looked up)."""
@@ -177,11 +200,11 @@ def user_id(authorization: bytes | None) -> str | None:
             return found
         del _checked[authorization]
         return None
-    parts = authorization.split()
-    if len(parts) != 2 or parts[0].decode("latin-1") not in jwt_settings.AUTH_HEADER_TYPES:
+    raw = bearer_token(authorization)
+    if raw is None:
         return None
     try:
-        token = AccessToken(parts[1].decode("latin-1"))  # type: ignore[arg-type]
+        token = AccessToken(raw.decode("latin-1"))  # type: ignore[arg-type]
     except (TokenError, UnicodeDecodeError):
         return None
     claimed, expires = token.get(jwt_settings.USER_ID_CLAIM), token.get("exp")

@@ -186,6 +186,11 @@ FEED_FAST_PATH = env.bool("FEED_FAST_PATH", default=True)
 FEED_FAST_BUILD = env.bool("FEED_FAST_BUILD", default=True)
 FEED_FAST_BUILD_DB_POOL_SIZE = env.int("FEED_FAST_BUILD_DB_POOL_SIZE", default=4)
 FEED_FAST_BUILD_DB_TIMEOUT_SECONDS = env.float("FEED_FAST_BUILD_DB_TIMEOUT_SECONDS", default=2.0)
+# Accounts changed without a signal (a queryset update(), raw SQL): database triggers record them,
+# and each server process reads them this often, so both fast paths stop answering for a
+# deactivated or deleted user within a second (recommendations/fragments/account_changes.py).
+# 0: not read (such a change is then served until FEED_DOC_TTL_SECONDS).
+ACCOUNT_CHANGES_POLL_SECONDS = env.float("ACCOUNT_CHANGES_POLL_SECONDS", default=0.5)
 # Server processes (homeservice/asgi.py): the garbage collector's first threshold; 0 keeps Python's.
 SERVER_GC_GEN0_THRESHOLD = env.int("SERVER_GC_GEN0_THRESHOLD", default=10_000)
 # After a user's offers change, a worker renders their feed again (recommendations/tasks.py,
@@ -423,8 +428,12 @@ LIVE_CLIENT_BURST = env.int("LIVE_CLIENT_BURST", default=30)
 LIVE_OUTBOX_MAX_BYTES = env.int("LIVE_OUTBOX_MAX_BYTES", default=1024 * 1024)
 # A client that sends nothing (not even `ping`) this long is closed with 4408.
 LIVE_IDLE_TIMEOUT_SECONDS = env.float("LIVE_IDLE_TIMEOUT_SECONDS", default=120.0)
-# How often each process checks its connections' idle time and credential expiry.
+# How often each process checks its connections' idle time, credential expiry, and whether their
+# sessions and accounts still hold (a logout or a deactivation closes them with 4401).
 LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=5.0)
+# Sockets one user may hold across all processes (counted in Redis); the next is closed with 4429.
+# 0: no limit.
+LIVE_MAX_SOCKETS_PER_USER = env.int("LIVE_MAX_SOCKETS_PER_USER", default=20)
 # Keys per SCAN round trip for django-redis' delete_pattern (the fragment invalidation each live
 # update triggers): the default of 10 made one invalidation hundreds of round trips.
 DJANGO_REDIS_SCAN_ITERSIZE = env.int("DJANGO_REDIS_SCAN_ITERSIZE", default=1000)

@@ -15,8 +15,10 @@ client's *screen* (live_screen.py) so that a change costs only the changed produ
 
 Every frame goes through the connection's bounded outbox (live_outbox.py), so a slow client is
 dropped (4413) without delaying anyone. Incoming messages are rate limited per connection
-(live_rate_limit.py; 4429). The hub's timer closes connections whose credential expired (4401)
-or that were silent too long (4408). On server shutdown uvicorn closes every socket with 1012.
+(live_rate_limit.py; 4429), and a user holds at most ``LIVE_MAX_SOCKETS_PER_USER`` sockets
+(live_sockets.py; 4429). The hub's timer closes connections whose credential expired or no longer
+holds (4401: live_auth.py) or that were silent too long (4408). A handshake that needs Redis while
+it is unreachable is answered with 1013. On server shutdown uvicorn closes every socket with 1012.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
+import redis
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -36,10 +39,11 @@ from django.conf import settings
 from homeservice.errors import ApplicationError
 from recommendations.plans.services import plans_filter
 
-from . import live
+from . import live, live_sockets
 from .client_version import client_version_from_scope
 from .feed import feed_version
 from .feed_build import build_possible, shared_builder
+from .live_auth import Credential, Revocation
 from .live_hub import NOTHING, RELOAD, GenericChange, GenericOutcome, live_hub
 from .live_outbox import Outbox
 from .live_protocol import (
@@ -47,11 +51,14 @@ from .live_protocol import (
     CLOSE_IDLE,
     CLOSE_INVALID_CLIENT_VERSION,
     CLOSE_SLOW_CLIENT,
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHENTICATED,
     IDLE_TIMEOUT,
     PONG_FRAME,
     RATE_LIMITED,
     TOKEN_EXPIRED,
+    TOO_MANY_CONNECTIONS,
+    UNAVAILABLE,
     ProtocolError,
     encode,
     error_frame,
@@ -63,6 +70,7 @@ from .live_rate_limit import TokenBucket
 from .live_screen import Change, Screen, change_between, change_from_refs, refreshed_screen
 from .live_selectors import user_product_section
 from .selectors import home_feed
+from .ws_auth import UNAVAILABLE as SCOPE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +94,9 @@ def _reload_slot() -> asyncio.Semaphore:
 _MAX_READS = 5
 # ``/ws/home/?resume=1``: the client holds a feed and sends ``resume`` first; no snapshot on connect.
 RESUME_PARAMETER = "resume"
+# What the channel layer and the socket count raise while their Redis is unreachable.
+_REDIS_DOWN = (redis.RedisError, OSError)
+_UNAVAILABLE_MESSAGE = "Live updates are unavailable for a moment (Redis cannot be reached): reconnect shortly."
 
 T = TypeVar("T")
 
@@ -98,7 +109,21 @@ class HomeConsumer(AsyncWebsocketConsumer):
     # may predate a change already applied, so it is done again (``_read``).
     generation = 0
 
+    started = False  # connect() ran (a Redis error before it is answered here, not raised)
+
     # --- lifecycle -------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer, except that a channel layer that cannot give the socket a channel
+        (Redis unreachable: that happens before ``connect``) answers 1013 instead of failing the
+        handshake with 500."""
+        try:
+            await super().__call__(scope, receive, send)
+        except _REDIS_DOWN:
+            if self.started:
+                raise
+            logger.warning("a live handshake got no channel: Redis is unreachable", exc_info=True)
+            await _answer_unavailable(receive, send)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections`` before every message: that is
         a trip to a worker thread per message (about a tenth of a live push's cost), and this
@@ -110,6 +135,10 @@ class HomeConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        self.started = True
+        if self.scope.get(SCOPE_UNAVAILABLE):
+            await self._refuse(code=CLOSE_TRY_AGAIN_LATER, error=(UNAVAILABLE, _UNAVAILABLE_MESSAGE))
+            return
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -117,11 +146,23 @@ class HomeConsumer(AsyncWebsocketConsumer):
         try:
             self.client_version = client_version_from_scope(self.scope)
         except ApplicationError as exc:
-            await self.accept()
-            await self.send(text_data=error_frame(exc.code, exc.message))
-            await self.close(code=CLOSE_INVALID_CLIENT_VERSION)
+            await self._refuse(code=CLOSE_INVALID_CLIENT_VERSION, error=(exc.code, exc.message))
             return
         self.user = user
+        session = self.scope.get("session") if self.scope.get("auth_method") == "session" else None
+        self.credential = Credential(user_id=user.pk, session_key=getattr(session, "session_key", None))
+        try:
+            placed = await live_sockets.claim(user_id=user.pk, socket=self.channel_name)
+        except _REDIS_DOWN:
+            logger.warning("a live handshake could not be counted: Redis is unreachable", exc_info=True)
+            await self._refuse(code=CLOSE_TRY_AGAIN_LATER, error=(UNAVAILABLE, _UNAVAILABLE_MESSAGE))
+            return
+        if not placed:
+            limit = live_sockets.limit()
+            message = f"At most {limit} live connections per user: close one before opening another."
+            await self._refuse(code=CLOSE_FLOOD, error=(TOO_MANY_CONNECTIONS, message))
+            return
+        self.placed = True
         self.auth_expires_at: float | None = self.scope.get("auth_expires_at")
         self.last_heard = time.monotonic()
         self.bucket = TokenBucket(
@@ -129,9 +170,15 @@ class HomeConsumer(AsyncWebsocketConsumer):
         )
         self.outbox = Outbox(self._send_text, max_bytes=int(settings.LIVE_OUTBOX_MAX_BYTES), on_overflow=self._too_slow)
         self.hub = live_hub()
-        self.user_group = live.user_group(user.pk)
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
-        await self.hub.join(self)
+        try:
+            await self.channel_layer.group_add(live.user_group(user.pk), self.channel_name)
+            self.user_group = live.user_group(user.pk)
+            await self.hub.join(self)
+        except _REDIS_DOWN:
+            logger.warning("a live handshake could not join its groups: Redis is unreachable", exc_info=True)
+            self.hub.leave(self)
+            await self._refuse(code=CLOSE_TRY_AGAIN_LATER, error=(UNAVAILABLE, _UNAVAILABLE_MESSAGE))
+            return
         await self.accept()
         if _query_flag(self.scope, RESUME_PARAMETER):
             return  # the client's ``resume`` decides what it needs
@@ -139,11 +186,26 @@ class HomeConsumer(AsyncWebsocketConsumer):
         self._set_screen(Screen.of_feed(feed))
         self.outbox.put(snapshot_frame(feed))
 
+    async def _refuse(self, *, code: int, error: tuple[str, str]) -> None:
+        """Accept only to say why (a browser cannot read a refused handshake), then close."""
+        await self.accept()
+        await self.send(text_data=error_frame(*error))
+        await self.close(code=code)
+
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "user_group"):
             self.hub.leave(self)
             self.outbox.close()
-            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.user_group, self.channel_name)
+            except _REDIS_DOWN:
+                logger.warning("a live connection could not leave its group", exc_info=True)
+        if getattr(self, "placed", False):
+            self.placed = False
+            try:
+                await live_sockets.release(user_id=self.user.pk, socket=self.channel_name)
+            except _REDIS_DOWN:
+                logger.warning("a live connection's place could not be freed (its lease will end)", exc_info=True)
 
     async def _send_text(self, frame: str) -> None:
         await self.send(text_data=frame)
@@ -172,6 +234,10 @@ class HomeConsumer(AsyncWebsocketConsumer):
         # The socket may be blocked on the client; the close is queued behind it, and uvicorn's
         # protocol-level ping timeout ends a connection that never reads again.
         asyncio.get_running_loop().create_task(self.close(code=CLOSE_SLOW_CLIENT))
+
+    def revoke(self, why: Revocation) -> None:
+        """Called by the hub's timer: the credential that opened the socket no longer holds."""
+        self._drop(code=CLOSE_UNAUTHENTICATED, error=why)
 
     def check_deadlines(self, *, now: float, monotonic: float) -> None:
         """Called by the hub's timer: close on an expired credential or a silent client."""
@@ -348,6 +414,16 @@ class HomeConsumer(AsyncWebsocketConsumer):
             change = change_between(self.screen, new)
             if change is not None:
                 self._push(change)
+
+
+async def _answer_unavailable(receive: Any, send: Any) -> None:
+    """Accept the handshake only to say that it cannot be served now, and close it with 1013."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": error_frame(UNAVAILABLE, _UNAVAILABLE_MESSAGE)})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
 
 def _query_flag(scope: dict[str, Any], name: str) -> bool:

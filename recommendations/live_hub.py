@@ -12,7 +12,9 @@ changed product keeps them.
 
 The hub also runs one timer for all its connections (``LIVE_SWEEP_SECONDS``): a connection whose
 credential expired is closed with 4401, one that was silent for ``LIVE_IDLE_TIMEOUT_SECONDS``
-with 4408 (docs/websocket.md).
+with 4408 (docs/websocket.md). On the same timer it asks, for all its connections at once,
+whether their credentials still hold (live_auth.py: a session logged out, an account deactivated
+or deleted; 4401), and renews their places in the per-user socket count (live_sockets.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import live
+from . import live, live_sockets
+from .live_auth import Credential, Revocation, revoked
 from .live_screen import Screen
 from .live_selectors import GenericSections, generic_sections
 
@@ -58,10 +61,15 @@ class GenericChange:
 
 class LiveConnection(Protocol):
     client_version: int | None
+    closing: bool
+    credential: Credential  # what opened it (live_auth.py)
+    channel_name: str
 
     def apply_generic(self, change: GenericChange) -> None: ...
 
     def check_deadlines(self, *, now: float, monotonic: float) -> None: ...
+
+    def revoke(self, why: Revocation) -> None: ...
 
 
 class LiveHub:
@@ -138,12 +146,36 @@ class LiveHub:
                     connection.check_deadlines(now=now, monotonic=monotonic)
                 except Exception:
                     logger.exception("a connection's deadlines could not be checked")
+            await self._recheck()
             if layer is not None and self._channel is not None and monotonic - self._joined_at > _REJOIN_SECONDS:
                 self._joined_at = monotonic
                 try:
                     await layer.group_add(live.ALL_FEEDS_GROUP, self._channel)
                 except Exception:
                     logger.exception("the live hub could not re-join the feeds group")
+
+    async def _recheck(self) -> None:
+        """Close the connections whose credentials no longer hold; renew the others' places."""
+        connections = [connection for connection in self.connections if not connection.closing]
+        if not connections:
+            return
+        try:
+            found = await database_sync_to_async(revoked)([connection.credential for connection in connections])
+        except Exception:
+            logger.warning("the live connections' credentials could not be checked", exc_info=True)
+            found = {}
+        for connection in connections:
+            why = found.get(connection.credential)
+            if why is not None:
+                connection.revoke(why)
+        try:
+            await live_sockets.renew(
+                (connection.credential.user_id, connection.channel_name)
+                for connection in connections
+                if not connection.closing
+            )
+        except Exception:
+            logger.warning("the live connections' places could not be renewed", exc_info=True)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()

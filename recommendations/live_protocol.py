@@ -21,6 +21,7 @@ CLOSE_IDLE = 4408  # nothing heard from the client for LIVE_IDLE_TIMEOUT_SECONDS
 CLOSE_SLOW_CLIENT = 4413  # the client did not read: its outgoing queue passed LIVE_OUTBOX_MAX_BYTES
 CLOSE_FLOOD = 4429  # the client sent messages faster than LIVE_CLIENT_MESSAGES_PER_SECOND allows
 CLOSE_SERVICE_RESTART = 1012  # sent by the ASGI server on shutdown: reconnect (elsewhere), then resume
+CLOSE_TRY_AGAIN_LATER = 1013  # the handshake could not be served (Redis unreachable): reconnect with backoff
 
 # --- Error codes (the ``code`` of ``error`` messages; the same vocabulary as the REST API) ---------
 
@@ -35,6 +36,11 @@ TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code; sent just before 
 RATE_LIMITED = "rate_limited"  # sent just before close 4429
 SLOW_CLIENT = "slow_client"  # (close 4413 only: the client is not reading)
 IDLE_TIMEOUT = "idle_timeout"  # sent just before close 4408
+SESSION_ENDED = "session_ended"  # a session socket's session ended (logout, password change, deactivation); 4401
+USER_INACTIVE = "user_inactive"  # a token socket's account was deactivated (HTTP answers the same code); 4401
+USER_NOT_FOUND = "user_not_found"  # a token socket's account was deleted (as HTTP); 4401
+TOO_MANY_CONNECTIONS = "too_many_connections"  # the user holds LIVE_MAX_SOCKETS_PER_USER sockets; 4429
+UNAVAILABLE = "unavailable"  # Redis unreachable: the handshake (1013) or a ticket (HTTP 503) cannot be served
 
 # --- Schemas ----------------------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ is only honoured from our own origins. So a client holding an access token asks
   delete removed the key gets the user (a single ``DEL`` is atomic in Redis).
 - The grant carries the expiry of the access token that asked for the ticket, so the connection
   is closed with 4401 when that token would have expired (docs/websocket.md).
+- With the cache (Redis) unreachable no ticket can be kept: issuing one raises ApplicationError
+  ``unavailable`` (503); redeeming one raises the cache's error, which the handshake answers with
+  close 1013 (recommendations/ws_auth.py, consumers.py).
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
+from django_redis.exceptions import ConnectionInterrupted
+
+from homeservice.errors import ApplicationError
+
+from .live_protocol import UNAVAILABLE
 
 KEY_PREFIX = "live-ticket:"
 MAX_TTL_SECONDS = 60
@@ -47,12 +56,25 @@ def ticket_ttl_seconds() -> int:
     return max(1, min(int(settings.LIVE_TICKET_TTL_SECONDS), MAX_TTL_SECONDS))
 
 
+# What the cache raises when its Redis is unreachable (django-redis wraps redis-py's errors).
+CACHE_ERRORS = (ConnectionInterrupted, redis.RedisError, OSError)
+
+
 def live_ticket_issue(*, user_id: int, credential_expires_at: float | None) -> IssuedTicket:
+    """A new ticket for ``user_id``; ApplicationError ``unavailable`` (503) when it cannot be kept."""
     ttl = ticket_ttl_seconds()
     while True:
         ticket = secrets.token_urlsafe(32)
         value = {"user_id": user_id, "expires_at": time.time() + ttl, "credential_expires_at": credential_expires_at}
-        if cache.add(_key(ticket), value, timeout=ttl):
+        try:
+            added = cache.add(_key(ticket), value, timeout=ttl)
+        except CACHE_ERRORS as exc:
+            raise ApplicationError(
+                UNAVAILABLE,
+                "Live tickets are unavailable for a moment (the shared cache cannot be reached): retry shortly.",
+                status_code=503,
+            ) from exc
+        if added:
             return IssuedTicket(ticket=ticket, expires_in=ttl)
 
 

@@ -9,8 +9,9 @@ one Redis round trip and no Django request, middleware, DRF or database work:
   host ``ALLOWED_HOSTS`` accepts;
 - a valid access token (``Authorization: Bearer``, checked by simplejwt's own ``AccessToken``:
   signature, expiry, token type); the account itself is not looked up: a user saved or deleted
-  replaces their document generation (``fragments/signals.py``), so a deactivated or deleted
-  user's document is never served and the view refuses them;
+  replaces their document generation (``fragments/signals.py``; changed without a signal, within
+  a second: ``fragments/account_changes.py``), so a deactivated or deleted user's document is
+  never served and the view refuses them;
 - a valid or absent ``X-SDUI-Version``;
 - a stored document for that user and client version whose generations are current and whose
   valid-until has not passed.
@@ -41,7 +42,7 @@ from homeservice.fast_path import ASGIApp, Receive, Scope, Send
 
 from ..client_version import HEADER, check_client_version
 from ..feed_build import BuiltFeed, FeedBuilder, shared_builder
-from ..fragments import documents
+from ..fragments import account_changes, documents
 from ..fragments.metrics import FAST_PATH, FAST_PATH_OUTCOMES
 from .home import CACHE_CONTROL, CONTENT_TYPE, VARY, HomeFeedApi, etag_matches
 
@@ -106,6 +107,7 @@ class HomeFeedFastPath:
         """Send the answer and say so ('hit', 'not_modified'), or say why not and send nothing."""
         if fast_path_possible() or time.monotonic() < self._down_until:
             return "pass"
+        account_changes.ensure_watching()
         headers = fast_path.read_headers(scope, _NEEDED)
         if headers is None:
             return "pass"

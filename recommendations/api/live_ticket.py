@@ -16,7 +16,7 @@ from ..live_tickets import live_ticket_issue
 class LiveTicketApi(APIView):
     """A single-use ticket (valid for ``expires_in`` seconds, at most 60) to pass as
     ``/ws/home/?ticket=<ticket>`` from a browser that cannot send ``Authorization`` on a
-    WebSocket handshake (docs/websocket.md)."""
+    WebSocket handshake (docs/websocket.md). 503 ``unavailable`` while Redis is unreachable."""
 
     throttle_classes = [LiveTicketThrottle]
 
@@ -30,6 +30,7 @@ class LiveTicketApi(APIView):
         responses={
             201: OutputSerializer,
             401: OpenApiResponse(description="Missing, invalid or expired access token."),
+            503: OpenApiResponse(description="The shared cache (Redis) is unreachable: no ticket can be kept."),
         },
     )
     def post(self, request: Request) -> Response:

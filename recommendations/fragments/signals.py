@@ -5,7 +5,9 @@ document generations where fragments are invalidated (``fragments/__init__.py``)
 receivers cover what is saved through the ORM elsewhere, mostly the admin:
 
 - a user saved or deleted (deactivated, removed): their documents, so that the fast path stops
-  answering for them and the view, which checks the account, refuses the token;
+  answering for them and the view, which checks the account, refuses the token (a change made
+  without a signal, such as a queryset ``update()``, takes the same path within a second:
+  account_changes.py);
 - a product saved or deleted (renamed, reordered, deactivated): every document;
 - an offer saved or deleted one by one (the admin, the demo seed): its user's documents;
 - an offer dismissal recorded or deleted (interactions): its user's documents, so that the fast
@@ -17,6 +19,7 @@ commit would be stored under the new generation with the old data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -31,11 +34,17 @@ from ..models import Offer
 from . import documents
 
 
+def users_changed(*, user_ids: Iterable[int]) -> None:
+    """These users' accounts changed (saved, deactivated, password changed, deleted): neither
+    fast path may answer for them from what it knew before."""
+    documents.bump_users(user_ids=user_ids)
+
+
 @receiver(post_save, sender=get_user_model(), dispatch_uid="feed_documents.user_saved")
 @receiver(post_delete, sender=get_user_model(), dispatch_uid="feed_documents.user_deleted")
 def user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     user_id = instance.pk
-    transaction.on_commit(lambda: documents.bump_user(user_id=user_id))
+    transaction.on_commit(lambda: users_changed(user_ids=[user_id]))
 
 
 @receiver(post_save, sender=Product, dispatch_uid="feed_documents.product_saved")

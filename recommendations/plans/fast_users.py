@@ -4,13 +4,14 @@ The fast path checks the access token but does not look the account up. It answe
 while a mark says the view authenticated that user (the account exists and is active) under the
 user's current feed-document generations (recommendations/fragments/documents.py): a user saved
 or deleted (deactivated, removed) replaces their generation after commit
-(``fragments/signals.py``), which makes the mark stale, so the view answers (and refuses them).
+(``fragments/signals.py``; a change made without a signal, such as a queryset ``update()``,
+within a second: ``fragments/account_changes.py``), which makes the mark stale, so the view
+answers (and refuses them).
 
 The view reads the generations *before* DRF looks the user up (``before_authentication``), and
 stores them as the mark after it has (``authenticated``): a change committed after that read
 replaces a generation the mark already holds, so a mark never looks current for an account the
-lookup did not see. The mark lives ``FEED_DOC_TTL_SECONDS`` (the bound the feed documents use for
-changes made without a signal, such as bulk updates).
+lookup did not see. The mark lives ``FEED_DOC_TTL_SECONDS``, as the feed documents do.
 
 Key: ``<REDIS_KEY_PREFIX>:plansuser:<user>`` = ``<user generation> <shared generation>``, a raw
 key in the feed documents' Redis (``FEED_DOC_REDIS_URL``).

@@ -59,7 +59,7 @@ from rest_framework.parsers import JSONParser
 from homeservice import fast_path, throttling
 from homeservice.errors import ApplicationError
 from homeservice.fast_path import ASGIApp, Receive, Scope, Send
-from recommendations.fragments import documents
+from recommendations.fragments import account_changes, documents
 
 from . import cache as plans_cache
 from . import fast_users, selectors, services
@@ -181,6 +181,7 @@ class PlansFilterFastPath:
         send nothing; messages taken from ``receive`` are appended to ``read``."""
         if fast_path_possible() or time.monotonic() < self._down_until or not plans_cache.usable():
             return "pass"
+        account_changes.ensure_watching()  # accounts changed without a signal (fragments/account_changes.py)
         headers = fast_path.read_headers(scope, _NEEDED)
         if headers is None or headers.get(b"content-type") != CONTENT_TYPE.encode():
             return "pass"

@@ -198,6 +198,17 @@ def test_a_deactivated_or_deleted_user_is_refused_by_the_view(
     assert fast_path_outcomes()["user"] - before["user"] == 1
 
 
+@pytest.mark.django_db(transaction=True)  # the change is committed, as a bulk update in production
+def test_a_user_deactivated_by_a_bulk_update_is_refused_within_a_second(client, shop: Shop, user: User) -> None:
+    warmed(client)
+
+    User.objects.filter(pk=user.pk).update(is_active=False)  # no signal
+    client.loop.run_until_complete(asyncio.sleep(1.0))  # the server process runs for a second
+    response = client.post(FILTER, ANSWERS, format="json")
+
+    assert (response.status_code, response.served_by) == (401, "view")
+
+
 def test_another_users_mark_does_not_count(client, shop: Shop) -> None:
     warmed(client)
     from tests.factories import UserFactory

@@ -144,7 +144,7 @@ def test_handshake_with_basic_auth_is_refused() -> None:
 
 def test_session_cookie_with_an_allowed_origin_is_accepted() -> None:
     user = UserFactory.create()
-    headers = [session_cookie(user), (b"origin", b"http://localhost")]
+    headers = [session_cookie(user), (b"host", b"localhost"), (b"origin", b"http://localhost")]
     expected = rest_feed(user)
 
     async def scenario() -> dict[str, Any]:

@@ -559,3 +559,21 @@ def test_behind_a_tls_proxy_it_sends_the_views_security_headers(client_of, alice
 
     assert response.served_by == "fast path"
     assert response["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
+
+
+# --- accounts changed without a signal ------------------------------------------------------------
+
+
+def test_a_user_deactivated_by_a_bulk_update_is_refused_within_a_second(client_of, alice, mobile, loop):
+    # given a warm document the fast path answers from
+    OfferFactory.create(user=alice, product=mobile)
+    client = client_of(alice)
+    assert client.get(URL).served_by == "fast path"
+
+    # when the account is deactivated by a queryset update (no signal, no announcement)
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+    loop.run_until_complete(asyncio.sleep(1.0))  # the server process runs for a second
+
+    # then the fast path no longer answers from the document, and the view refuses the account
+    response = client.get(URL)
+    assert (response.status_code, response.served_by) == (401, "view")
