@@ -66,6 +66,11 @@ def browser_requirements() -> None:
     require(_missing(), ci=bool(os.environ.get("CI")))
 
 
+# Every page of a module logs in from 127.0.0.1: more logins a minute than one client address may
+# make (THROTTLE_LOGIN_RATE; tests/test_throttling.py proves the default holds).
+_STACK_SETTINGS = {"THROTTLE_LOGIN_RATE": "600/minute"}
+
+
 @pytest.fixture(scope="module")
 def browser_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Database and Redis for one module's stack: PostgreSQL + REDIS_URL when set, else embedded."""
@@ -81,6 +86,7 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 port=0,
                 REDIS_URL=redis_server.url,
                 REDIS_KEY_PREFIX=f"hs-browser-{uuid.uuid4().hex[:12]}",
+                **_STACK_SETTINGS,
             )
         finally:
             redis_server.stop()
@@ -102,6 +108,7 @@ def browser_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             DATABASE_URL=_with_path(services[0], f"/{name}"),
             REDIS_URL=services[1],
             REDIS_KEY_PREFIX=prefix,
+            **_STACK_SETTINGS,
         )
     finally:
         with psycopg.connect(maintenance, autocommit=True) as conn:
