@@ -196,6 +196,7 @@ def test_the_fast_paths_still_run_with_these_auth_settings():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("racing_database")
 def test_of_concurrent_refreshes_with_one_token_one_gets_a_new_token():
     """The blacklist entry is unique: of requests racing with one refresh token, one rotates it."""
     import threading

@@ -12,16 +12,14 @@ database cannot take concurrent writers at all ("database table is locked").
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -31,7 +29,7 @@ from recommendations.interactions.models import Interaction, OutboxMessage, Plan
 from tests.factories import DealSnapshotFactory, OfferFactory, PlanFactory, UserFactory
 from tests.interactions.conftest import Received
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("racing_database")]
 
 RACERS = 12
 
@@ -61,30 +59,6 @@ def _race(send: Callable[[APIClient], Any], *, token: str) -> list[Any]:
     failed = [answer for answer in answers if isinstance(answer, BaseException)]
     assert not failed, failed
     return answers
-
-
-@pytest.fixture(autouse=True)
-def racing_database(transactional_db: None, tmp_path: Path) -> Iterator[None]:
-    """PostgreSQL: the test database. SQLite: a file copy of the (migrated, empty) in-memory test
-    database, used by every connection until the test ends."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    memory = connections["default"]
-    memory.ensure_connection()
-    path = tmp_path / "race.sqlite3"
-    with sqlite3.connect(path) as copy:
-        memory.connection.backup(copy)
-    copy.close()
-    file_settings = {**memory.settings_dict, "NAME": str(path)}
-    connections.settings["default"] = file_settings
-    connections["default"] = connections.create_connection("default")
-    try:
-        yield
-    finally:
-        connections["default"].close()
-        connections.settings["default"] = memory.settings_dict
-        connections["default"] = memory
 
 
 @pytest.fixture
