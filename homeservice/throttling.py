@@ -6,9 +6,12 @@ endpoints, the client's address (``REMOTE_ADDR`` as the server sees it: behind a
 ``--proxy-headers``) on the login endpoints. The `limits` library counts them in fixed windows that
 start at an identity's first request, in the default cache's Redis when that cache is django-redis
 (all processes share the counts), else in this process's memory. ``wait_seconds`` (views) and
-``async_wait_seconds`` (fast paths) are the same rule on the same keys. A refused request gets 429,
-``Retry-After`` and the error body ``throttled`` with ``details.retry_after``. When Redis fails,
-the request is let through and the failure logged: the throttle must not take the service down.
+``pending_count`` (fast paths, in their own Redis round trip) are the same rule on the same keys;
+a fast path that counted a request and then leaves it to the view records its verdict in the
+ASGI scope (``record_counted``), and the view's throttle takes it instead of counting again. A
+refused request gets 429, ``Retry-After`` and the error body ``throttled`` with
+``details.retry_after``. When Redis fails, the request is let through and the failure logged:
+the throttle must not take the service down.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import math
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -118,30 +122,64 @@ def wait_seconds(scope: str, identity: str) -> int | None:
         return None
 
 
-async def async_wait_seconds(scope: str, identity: str) -> int | None:
-    """``wait_seconds`` for the event loop (the same keys and rates, an asyncio Redis client)."""
+@dataclass(frozen=True)
+class PendingCount:
+    """One request of ``identity`` to count in ``scope``, for a fast path that sends the count in
+    a Redis pipeline of its own, beside its reads (one round trip): ``queue`` adds limits' own
+    script on limits' own key, ``wait_seconds`` judges what it answered."""
+
+    scope: str
+    identity: str
+    item: RateLimitItem
+    limiter: AsyncFixedWindowRateLimiter
+    key: str
+    script_sha: str
+
+    def queue(self, pipe: Any) -> None:
+        """Add the count to ``pipe`` (EVALSHA: the script was loaded when the limiter was made)."""
+        pipe.evalsha(self.script_sha, 1, self.key, self.item.get_expiry(), 1)
+
+    async def wait_seconds(self, counted: int) -> int | None:
+        """None when the count ``queue`` answered is within the rate, else the seconds to wait."""
+        if counted <= self.item.amount:
+            return None
+        stats = await self.limiter.get_window_stats(self.item, self.scope, self.identity)
+        return _retry_after(stats.reset_time)
+
+
+async def pending_count(scope: str, identity: str) -> PendingCount | None:
+    """The count of a request to send (the fast paths), or None when nothing is counted in Redis:
+    the scope is off, or the counts are in this process's memory (``wait_seconds`` then)."""
     item = _item(scope)
     where = _where()
     location, prefix = where
     if item is None or location is None:
-        return wait_seconds(scope, identity)  # off, or in memory: nothing to wait for
+        return None
     client = _clients.get(location)
     limiter = _async_limiters.get(client)
+    if limiter is None:
+        pool: Any = client.connection_pool
+        storage = AsyncRedisStorage("async+redis://", implementation="redispy", connection_pool=pool, key_prefix=prefix)
+        await client.script_load(storage.bridge.SCRIPT_INCR_EXPIRE)  # see _sync_limiter
+        limiter = _async_limiters[client] = AsyncFixedWindowRateLimiter(storage)
     _used.add(where)
-    try:
-        if limiter is None:
-            pool: Any = client.connection_pool
-            storage = AsyncRedisStorage(
-                "async+redis://", implementation="redispy", connection_pool=pool, key_prefix=prefix
-            )
-            await client.script_load(storage.bridge.SCRIPT_INCR_EXPIRE)  # see _sync_limiter
-            limiter = _async_limiters[client] = AsyncFixedWindowRateLimiter(storage)
-        if await limiter.hit(item, scope, identity):
-            return None
-        return _retry_after((await limiter.get_window_stats(item, scope, identity)).reset_time)
-    except (redis.RedisError, OSError):
-        logger.warning("throttle %s: Redis failed; the request is let through", scope, exc_info=True)
-        return None
+    bridge: Any = cast(AsyncRedisStorage, limiter.storage).bridge
+    return PendingCount(
+        scope, identity, item, limiter, bridge.prefixed_key(item.key_for(scope, identity)), bridge.lua_incr_expire.sha
+    )
+
+
+COUNTED = "homeservice.throttle_counted"  # in an ASGI scope: {throttle scope: its verdict}
+
+
+def record_counted(asgi_scope: dict[str, Any], scope: str, wait: int | None) -> None:
+    """Say in the request's ASGI scope that a fast path counted it in ``scope`` (and its verdict)."""
+    asgi_scope.setdefault(COUNTED, {})[scope] = wait
+
+
+def forget_scripts() -> None:
+    """After a Redis error: make the limiters again (a Redis that restarted lost the scripts)."""
+    _async_limiters.clear()
 
 
 async def aclose() -> None:
@@ -187,7 +225,11 @@ class ScopedThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        self._wait = wait_seconds(self.scope, self.identity(request))
+        counted = getattr(request._request, "scope", {}).get(COUNTED, {})
+        if self.scope in counted:  # a fast path counted this request already (``record_counted``)
+            self._wait = counted[self.scope]
+        else:
+            self._wait = wait_seconds(self.scope, self.identity(request))
         return self._wait is None
 
     def wait(self) -> float | None:

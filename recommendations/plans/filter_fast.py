@@ -17,10 +17,11 @@ functions and two Redis round trips, when it can answer exactly as the view woul
 
 The first round trip (one ``MGET`` when the plan cache and the feed documents share a Redis)
 reads the catalogue version, the cached answer for the normalised answers under that version,
-and the user's generations and mark. A request it can answer is then counted by the view's
-throttle (homeservice/throttling.py, per user: one more Redis command), and a user over the rate
-gets the view's 429 from here. The answer comes from the cache or is computed in-process
-(``selectors.answer_of``: matching and ranking), and the second round trip (one pipeline) writes
+and the user's generations and mark, and counts the request in the view's throttle
+(homeservice/throttling.py, per user, in the same pipeline); a user over the rate gets the view's
+429 from here, and a request left to the view carries the verdict there (counted once). The
+answer comes from the cache or is computed in-process (``selectors.answer_of``: matching and
+ranking), and the second round trip (one pipeline) writes
 what the view writes through ``recommendations/plans/cache.py``, in its key and value format (django-redis): the
 computed answer, the user's newest request, and the enrichment's queued mark. When that mark was
 not there, the enrichment task is published as the view does (``services.plans_enrich_queue``),
@@ -211,14 +212,16 @@ class PlansFilterFastPath:
         except ApplicationError:
             return "pass"  # the view answers the 400 (under the current version's questions)
         try:
-            return await self._reply(send, secure, int(user_id), current, normalised, given)
+            return await self._reply(scope, send, secure, int(user_id), current, normalised, given)
         except (aioredis.RedisError, OSError):
             self._down_until = time.monotonic() + settings.FRAGMENT_L2_RETRY_SECONDS
+            throttling.forget_scripts()
             logger.warning("plan filter fast path: Redis failed; the view answers", exc_info=True)
             return "error"
 
     async def _reply(
         self,
+        scope: Scope,
         send: Send,
         secure: bool,
         user_id: int,
@@ -230,20 +233,26 @@ class PlansFilterFastPath:
         index = current.index
         digest = answers_key(normalised)
         prefix = settings.REDIS_KEY_PREFIX
-        version, cached, user_generation, shared_generation, mark = await self._read(
+        # The view's throttle (homeservice/throttling.py) is counted in the same round trip; a
+        # request left to the view carries its verdict there, so each is counted once.
+        pending = await throttling.pending_count(THROTTLE_SCOPE, throttling.user_identity(user_id))
+        (version, cached, user_generation, shared_generation, mark), counted = await self._read(
+            pending,
             backend.make_key(plans_cache.VERSION_KEY),
             backend.make_key(plans_cache.result_key(index.version, digest)),
             documents.user_generation_key(prefix, user_id),
             documents.shared_generation_key(prefix),
             fast_users.mark_key(prefix, user_id),
         )
+        if pending is None:
+            wait = throttling.wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id))  # off, or in memory
+        else:
+            wait = await pending.wait_seconds(int(counted))
+        throttling.record_counted(scope, THROTTLE_SCOPE, wait)
         if not fast_users.current(mark=mark, user_generation=user_generation, shared_generation=shared_generation):
             return "user"
         if version is None or str(_decoded(backend, version)) != index.version:
             return "catalogue"
-        # The view's throttle (homeservice/throttling.py), counted only for requests answered here:
-        # the view counts those it answers. (Counted at once with the read, it cost more CPU.)
-        wait = await throttling.async_wait_seconds(THROTTLE_SCOPE, throttling.user_identity(user_id))
         if wait is not None:
             await self._throttled(send, secure, wait)
             return "throttled"
@@ -303,16 +312,22 @@ class PlansFilterFastPath:
         ]
         await fast_path.respond(send, 429, reply, body)
 
-    async def _read(self, *keys: str) -> list[Any]:
+    async def _read(self, pending: throttling.PendingCount | None, *keys: str) -> tuple[list[Any], Any]:
         """The plan cache's two keys and the feed documents' three, in one MGET when they share
-        a Redis, else two at once."""
+        a Redis, else two at once; with the throttle's count (on the cache's Redis, which is the
+        throttle's) in the same pipeline, and what it answered."""
         cache_url, docs_url = str(_cache_url()), settings.FEED_DOC_REDIS_URL
-        if cache_url == docs_url:
-            return list(await self._redis.get(cache_url).mget(*keys))
-        mine, theirs = await asyncio.gather(
-            self._redis.get(cache_url).mget(*keys[:2]), self._redis.get(docs_url).mget(*keys[2:])
-        )
-        return [*mine, *theirs]
+        shared = cache_url == docs_url
+        pipe = self._redis.get(cache_url).pipeline(transaction=False)
+        pipe.mget(*(keys if shared else keys[:2]))
+        if pending is not None:
+            pending.queue(pipe)
+        if shared:
+            mine = await pipe.execute()
+            theirs: list[Any] = []
+        else:
+            mine, theirs = await asyncio.gather(pipe.execute(), self._redis.get(docs_url).mget(*keys[2:]))
+        return [*mine[0], *theirs], (mine[1] if pending is not None else None)
 
     def allow(self) -> bytes:
         if self._allow is None:

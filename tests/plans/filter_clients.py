@@ -79,9 +79,11 @@ class ViewClient:
 class _Passed:
     called: bool = False
     body: bytes = b""
+    scope: Any = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.called = True
+        self.scope = scope
         chunks = []
         while True:
             message = await receive()

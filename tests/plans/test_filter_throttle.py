@@ -123,3 +123,43 @@ def test_a_deactivated_user_over_the_rate_is_left_to_the_view(
 
     assert fast(client) is None  # passed on: the view authenticates before it throttles
     assert view(client).status_code == 401
+
+
+def counted_so_far(user: User) -> int:
+    """The requests counted for ``user`` in the plan filter's scope (limits' own key)."""
+    item = throttling._item("plans_filter")
+    assert item is not None
+    storage = throttling._sync_limiter(throttling._where()).storage
+    return int(storage.get(item.key_for("plans_filter", throttling.user_identity(user.pk))))
+
+
+def test_a_request_left_to_the_view_carries_the_fast_paths_count(
+    client, shop: Shop, user: User, django_capture_on_commit_callbacks
+) -> None:
+    """The user's mark is gone (saved since the view last answered them): the fast path counts
+    the request in its read, then leaves it to the view with its verdict in the ASGI scope."""
+    warm(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.save()
+
+    assert fast(client) is None
+    assert client.passed.scope[throttling.COUNTED] == {"plans_filter": None}
+    assert counted_so_far(user) == 1
+
+
+def test_the_view_takes_a_fast_paths_verdict_instead_of_counting_again(client, shop: Shop, user: User) -> None:
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from recommendations.plans.api import PlansFilterApi
+
+    def post_with(verdict: int | None) -> Any:
+        request = APIRequestFactory().post(FILTER, ANSWERS, format="json")
+        request.scope = {throttling.COUNTED: {"plans_filter": verdict}}  # as the ASGI handler's request has
+        force_authenticate(request, user=user)
+        return PlansFilterApi.as_view()(request)
+
+    allowed, refused = post_with(None), post_with(7)
+
+    assert allowed.status_code == 200
+    assert (refused.status_code, refused["Retry-After"]) == (429, "7")
+    assert counted_so_far(user) == 0  # neither was counted again
