@@ -154,7 +154,7 @@ def test_the_view_takes_a_fast_paths_verdict_instead_of_counting_again(client, s
 
     def post_with(verdict: int | None) -> Any:
         request = APIRequestFactory().post(FILTER, ANSWERS, format="json")
-        request.scope = {throttling.COUNTED: {"plans_filter": verdict}}  # as the ASGI handler's request has
+        request.scope = {throttling.COUNTED: {"plans_filter": verdict}}  # type: ignore[attr-defined]  # as ASGI's has
         force_authenticate(request, user=user)
         return PlansFilterApi.as_view()(request)
 
