@@ -3,8 +3,8 @@
 On every request it GETs one key from Redis with ``redis.asyncio`` and returns the bytes with the
 content type the project's feed had. bench/run.py writes the key (the project's real response for
 alice) and serves this module with the same uvicorn command and CPU pinning as the project, so
-the gap between the two is what the framework stack and the view cost ("bare ASGI + Redis" in
-/work/shared/MEASURED.md).
+the gap between the two is what the framework stack and the view cost (the "bare ASGI + Redis" row
+of docs/benchmarks.md).
 
 Configured through the environment bench/run.py sets:
 

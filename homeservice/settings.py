@@ -148,13 +148,13 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # The pub/sub layer: per MEASURED.md the core layer silently dropped 22% of 5,000
+            # The pub/sub layer: measured here, the core layer silently dropped 22% of 5,000
             # per-user messages with its default capacity, and the pub/sub layer fanned out ~6x
-            # faster. Live messages are hints; clients converge with `resume` (docs/websocket.md).
+            # faster (docs/architecture.md). Live messages are hints; clients converge with `resume` (docs/websocket.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, pool of 100 that raises) break
-                # channels-redis' blocking reads and handshake bursts: see MEASURED.md.
+                # channels-redis' blocking reads and handshake bursts (docs/architecture.md).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}],
                 "prefix": f"{REDIS_KEY_PREFIX}:asgi",
             },

@@ -70,7 +70,7 @@ def _warm_queued_key(user_id: int) -> str:
 def feed_warm_soon(*, user_ids: Collection[int]) -> list[int]:
     """After a change to users' offers (called once it is committed): render their feeds again
     in a worker, so that the new fragments are in L2 and their next requests find a current
-    document (PRODUCT.md §3, flow 1: the push re-renders the fragment, not the next read). One
+    document (the push re-renders the fragment, not the next read: docs/architecture.md). One
     task for all of them; the users it was queued for are returned.
 
     A burst of changes shares one queued warm-up per user: the "queued" mark (a cache ``add``,

@@ -1,4 +1,4 @@
-"""The house's import rule (PRODUCT.md §3): imports flow one way, ``recommendations`` →
+"""The house's import rule (docs/architecture.md): imports flow one way, ``recommendations`` →
 ``products`` and ``recommendations`` → ``ui_templates``; ``products`` and ``ui_templates`` never
 import ``recommendations``, and ``ui_templates`` imports neither. ``homeservice`` wires."""
 

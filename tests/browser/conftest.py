@@ -24,7 +24,7 @@ from webclient.views import BUILD_DIR
 from .stack import BrowserStack
 
 CHROMIUM = "/usr/bin/chromium"
-# Exactly these flags (docs/web-client.md; ../shared MEASURED.md): no sandbox in containers, no GPU,
+# Exactly these flags (docs/web-client.md, "Browser tests"): no sandbox in containers, no GPU,
 # nothing phoning home.
 CHROMIUM_ARGS = [
     "--headless",

@@ -1,5 +1,5 @@
 """Isolation: with hundreds of users connected and updates for many of them at once, no socket
-ever carries another user's offer (PRODUCT.md §6).
+ever carries another user's offer (docs/websocket.md: a socket is one user's).
 
 Every offer's title names its owner, so a frame holding ``Private offer of user <n>`` for the
 wrong user is a leak, whichever message it came in (snapshot, update, resume answer).
