@@ -150,7 +150,8 @@ if REDIS_URL:
         "default": {
             # The pub/sub layer: measured here, the core layer silently dropped 22% of 5,000
             # per-user messages with its default capacity, and the pub/sub layer fanned out ~6x
-            # faster (docs/architecture.md). Live messages are hints; clients converge with `resume` (docs/websocket.md).
+            # faster (docs/architecture.md). Live messages are hints; clients converge with `resume`
+            # (docs/websocket.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults (5 s socket timeout, pool of 100 that raises) break
@@ -412,10 +413,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"client_error_without_traceback": {"()": "homeservice.log_filters.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # One line per outbound request is noise at INFO; failures are logged by the callers.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        # One line per outbound request is noise at INFO; failures are logged by the callers.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's own console handler (DEBUG) would print each record a second time: everything
+        # goes to the root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # An expected 4xx (a 403 in the admin, a 404) is one line, without a traceback.
+        "django.request": {"filters": ["client_error_without_traceback"], "propagate": True},
+    },
 }
 
 # --- Live updates over WebSocket (recommendations/consumers.py, docs/websocket.md) ---------------
